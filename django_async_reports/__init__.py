@@ -1,0 +1,13 @@
+"""Asynchronous, cancellable, prioritised reports for Django, built by Celery workers.
+
+Host projects subclass :class:`ReportGenerator` in a ``reports.py`` module of
+any installed app and decorate it with :func:`register`.
+"""
+
+from __future__ import annotations
+
+from .generators import ReportGenerator
+from .registry import register, registry
+
+__all__ = ["ReportGenerator", "register", "registry"]
+__version__ = "0.1.0.dev0"

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.utils.module_loading import autodiscover_modules
+from django.utils.translation import gettext_lazy as _
+
+
+class AsyncReportsConfig(AppConfig):
+    name = "django_async_reports"
+    label = "django_async_reports"
+    verbose_name = _("Asynchronous reports")
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks)
+        from . import tasks  # noqa: F401  (registers the shared tasks)
+        from .registry import registry
+
+        autodiscover_modules("reports", register_to=registry)

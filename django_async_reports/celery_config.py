@@ -1,0 +1,58 @@
+"""Celery configuration the host project applies from its own ``celery.py``.
+
+The package never creates a Celery app. A host calls::
+
+    from django_async_reports.celery_config import configure_celery
+
+    app = Celery("proj")
+    app.config_from_object("django.conf:settings", namespace="CELERY")
+    configure_celery(app)
+    app.autodiscover_tasks()
+
+so that workers declare the report queues durable, with their priority
+arguments, and start with ``-Q reports,reports_high_priority``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kombu import Queue
+
+from .routing import report_queues
+
+# Task names that survive module moves.
+TASK_NAMES = (
+    "django_async_reports.generate_report",
+    "django_async_reports.post_process_report",
+    "django_async_reports.send_report_notification",
+)
+
+
+def configure_celery(app: Any, *, prefetch_multiplier: int | None = 1) -> None:
+    """Declare the report queues on ``app`` and route the app's tasks to them.
+
+    Keeps the host's own ``task_queues`` (and its default queue, so its other
+    tasks still run). ``prefetch_multiplier=1`` (the default) lets a worker
+    reserve one message per process, which priorities need to take effect;
+    pass ``None`` to leave the host's value alone.
+    """
+    conf = app.conf
+    ours = report_queues()
+    our_names = {q.name for q in ours}
+    existing: list[Queue] = list(conf.task_queues or [])
+    if not existing:
+        existing = [Queue(conf.task_default_queue)]
+    conf.task_queues = [q for q in existing if q.name not in our_names] + ours
+
+    normal = ours[0]
+    routes = {name: {"queue": normal.name, "routing_key": normal.routing_key} for name in TASK_NAMES}
+    host_routes = conf.task_routes
+    if host_routes is None:
+        conf.task_routes = routes
+    elif isinstance(host_routes, dict):
+        conf.task_routes = {**routes, **host_routes}
+    else:
+        conf.task_routes = (routes, *tuple(host_routes))
+    if prefetch_multiplier is not None:
+        conf.worker_prefetch_multiplier = prefetch_multiplier

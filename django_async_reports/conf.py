@@ -1,0 +1,146 @@
+"""The ``ASYNC_REPORTS`` settings dict, read lazily.
+
+Modelled on ``rest_framework.settings``: one namespaced dict with documented
+defaults, unknown keys rejected, import strings resolved on first use, and a
+reload on ``setting_changed`` so ``override_settings`` works in tests. Settings
+are never read at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
+
+SETTINGS_NAME = "ASYNC_REPORTS"
+
+DEFAULTS: dict[str, Any] = {
+    # Celery routing. Urgent reports go to HIGH_PRIORITY_QUEUE; the others to
+    # QUEUE with a RabbitMQ message priority taken from MESSAGE_PRIORITIES.
+    "QUEUE": "reports",
+    "ROUTING_KEY": "reports.generate",
+    "HIGH_PRIORITY_QUEUE": "reports_high_priority",
+    "HIGH_PRIORITY_ROUTING_KEY": "reports.high_priority",
+    "EXCHANGE": "reports",
+    "MAX_PRIORITY": 10,
+    "MESSAGE_PRIORITIES": {"urgent": 9, "high": 8, "normal": 5, "low": 1},
+    # Retries of generate_report: attempts after the first one, and the delay.
+    "MAX_RETRIES": 3,
+    "RETRY_COUNTDOWN": 60,
+    # Seconds before SoftTimeLimitExceeded marks a report failed with "Timeout".
+    "SOFT_TIME_LIMIT": 600,
+    # Hard limit; None means SOFT_TIME_LIMIT + 60.
+    "TIME_LIMIT": None,
+    # How long a finished report (and its file) is kept, in seconds.
+    "RETENTION_SECONDS": 7 * 24 * 3600,
+    # The STORAGES alias report files are written to.
+    "STORAGE": "default",
+    # Top-level folder of report files inside that storage.
+    "STORAGE_PREFIX": "reports",
+    # The CACHES alias progress is written to (Redis in production).
+    "CACHE": "default",
+    "CACHE_KEY_PREFIX": "async_reports",
+    "PROGRESS_CACHE_TIMEOUT": 24 * 3600,
+    # Progress is written at most every PROGRESS_INTERVAL seconds, and only
+    # when it moved by PROGRESS_STEP percent (or the message changed).
+    "PROGRESS_INTERVAL": 1.0,
+    "PROGRESS_STEP": 1,
+    # How often the running generator looks at the persisted cancel flag.
+    "CANCEL_CHECK_INTERVAL": 1.0,
+    # Neutralise cells a spreadsheet would execute (=, +, -, @, tab, CR).
+    "NEUTRALIZE_FORMULAS": True,
+    # REST API.
+    "PAGE_SIZE": 20,
+    "MAX_PAGE_SIZE": 100,
+    "RECENT_LIMIT": 10,
+    "MAX_PARAMETERS_BYTES": 16 * 1024,
+    "PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # None keeps the host's REST_FRAMEWORK DEFAULT_AUTHENTICATION_CLASSES.
+    "AUTHENTICATION_CLASSES": None,
+    # E-mail sent to the requester when a report asked for it.
+    "EMAIL_FROM": None,
+    # Scheme and host put before links in e-mails, e.g. "https://example.com".
+    "BASE_URL": None,
+}
+
+# Settings holding import strings (or lists of them), resolved on access.
+IMPORT_STRINGS = {"PERMISSION_CLASSES", "AUTHENTICATION_CLASSES"}
+
+
+def _perform_import(value: Any, setting_name: str) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return _import(value, setting_name)
+    if isinstance(value, (list, tuple)):
+        return [_import(item, setting_name) if isinstance(item, str) else item for item in value]
+    return value
+
+
+def _import(path: str, setting_name: str) -> Any:
+    try:
+        return import_string(path)
+    except ImportError as exc:
+        raise ImproperlyConfigured(
+            f"Could not import {path!r} for {SETTINGS_NAME}[{setting_name!r}]: {exc}"
+        ) from exc
+
+
+class ReportSettings:
+    """Attribute access to ``settings.ASYNC_REPORTS`` merged over ``DEFAULTS``."""
+
+    def __init__(self, defaults: dict[str, Any] | None = None) -> None:
+        self.defaults = defaults or DEFAULTS
+        self._cached: set[str] = set()
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        if not hasattr(self, "_user_settings"):
+            from django.conf import settings
+
+            value = getattr(settings, SETTINGS_NAME, {}) or {}
+            if not isinstance(value, dict):
+                raise ImproperlyConfigured(f"settings.{SETTINGS_NAME} must be a dict.")
+            unknown = sorted(set(value) - set(self.defaults))
+            if unknown:
+                raise ImproperlyConfigured(
+                    f"Unknown key(s) in settings.{SETTINGS_NAME}: {', '.join(unknown)}. "
+                    f"Valid keys: {', '.join(sorted(self.defaults))}."
+                )
+            self._user_settings = value
+        return self._user_settings
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name not in self.defaults:
+            raise AttributeError(f"Invalid {SETTINGS_NAME} setting: {name!r}")
+        value = self.user_settings.get(name, self.defaults[name])
+        if name in IMPORT_STRINGS:
+            value = _perform_import(value, name)
+        self._cached.add(name)
+        setattr(self, name, value)
+        return value
+
+    @property
+    def time_limit(self) -> int:
+        """The hard time limit: TIME_LIMIT, or SOFT_TIME_LIMIT plus a minute."""
+        return self.TIME_LIMIT if self.TIME_LIMIT is not None else self.SOFT_TIME_LIMIT + 60
+
+    def reload(self) -> None:
+        for name in self._cached:
+            delattr(self, name)
+        self._cached.clear()
+        if hasattr(self, "_user_settings"):
+            delattr(self, "_user_settings")
+
+
+report_settings = ReportSettings(DEFAULTS)
+
+
+def _reload_report_settings(*, setting: str, **kwargs: Any) -> None:
+    if setting == SETTINGS_NAME:
+        report_settings.reload()
+
+
+setting_changed.connect(_reload_report_settings)

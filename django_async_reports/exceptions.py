@@ -1,0 +1,33 @@
+"""Exceptions raised by django-async-reports, all below ``AsyncReportsError``."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ImproperlyConfigured
+
+
+class AsyncReportsError(Exception):
+    """Root of every exception this package raises."""
+
+
+class AlreadyRegistered(AsyncReportsError, ValueError):
+    """A second generator class was registered under a report_type already taken."""
+
+
+class NotRegistered(AsyncReportsError, LookupError):
+    """No generator is registered under the requested report_type."""
+
+
+class InvalidGenerator(AsyncReportsError, ImproperlyConfigured):
+    """A generator class is missing something it must declare (report_type, columns...)."""
+
+
+class InvalidReportState(AsyncReportsError, ValueError):
+    """The requested transition does not apply to the report's current status."""
+
+
+class ReportCancelled(AsyncReportsError):
+    """Raised inside a running generation when the report was cancelled meanwhile."""
+
+
+class ReportConfigurationError(AsyncReportsError, ImproperlyConfigured):
+    """The ASYNC_REPORTS settings are wrong."""

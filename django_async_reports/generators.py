@@ -1,0 +1,123 @@
+"""``ReportGenerator``, the base class host projects subclass to define a report type."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .exceptions import InvalidGenerator
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+    from rest_framework.serializers import Serializer
+
+    from .models import Report
+
+
+class ReportGenerator:
+    """Describe one report type: its parameters, its columns and how to produce its rows.
+
+    Subclass it in a ``reports.py`` module of any installed app and decorate the
+    subclass with ``@register``. The worker creates one instance per run, with
+    ``self.report`` (the :class:`~django_async_reports.models.Report` being built)
+    and ``self.user`` (its requester) set, so rows can be scoped to the user.
+    """
+
+    #: The value clients send as ``report_type``. Required, unique.
+    report_type: ClassVar[str]
+    #: Human name shown by ``GET /types/``; defaults to the report_type.
+    label: ClassVar[str] = ""
+    #: Longer help text shown by ``GET /types/``.
+    description: ClassVar[str] = ""
+    #: Optional DRF serializer class validating ``parameters`` before anything is queued.
+    parameters_class: ClassVar[type[Serializer] | None] = None
+    #: Header of the file; rows are sequences in this order. Required.
+    columns: ClassVar[Sequence[str]] = ()
+    #: Set to False to write cells starting with = + - @ tab CR verbatim.
+    neutralize_formulas: ClassVar[bool | None] = None
+    #: Per-type soft time limit in seconds; None uses ASYNC_REPORTS["SOFT_TIME_LIMIT"].
+    soft_time_limit: ClassVar[int | None] = None
+    #: Rows between two looks at the clock for progress and cancellation.
+    chunk_size: ClassVar[int] = 500
+
+    def __init__(
+        self, report: Report | None = None, user: AbstractBaseUser | None = None
+    ) -> None:
+        self.report = report
+        self.user = user if user is not None else getattr(report, "user", None)
+
+    # -- declaration -------------------------------------------------------
+    @classmethod
+    def check_declaration(cls) -> None:
+        """Raise :class:`InvalidGenerator` when the class lacks what it must declare."""
+        name = f"{cls.__module__}.{cls.__qualname__}"
+        report_type = getattr(cls, "report_type", None)
+        if not isinstance(report_type, str) or not report_type:
+            raise InvalidGenerator(f"{name} must set report_type to a non-empty string.")
+        if len(report_type) > 64 or not report_type.replace("_", "").replace("-", "").isalnum():
+            raise InvalidGenerator(
+                f"{name}.report_type must be at most 64 letters, digits, '-' or '_'."
+            )
+        if not cls.columns or any(not isinstance(c, str) for c in cls.columns):
+            raise InvalidGenerator(f"{name} must set columns to a non-empty list of strings.")
+        if cls.rows is ReportGenerator.rows:
+            raise InvalidGenerator(f"{name} must implement rows(self, params).")
+
+    @classmethod
+    def get_label(cls) -> str:
+        return cls.label or cls.report_type
+
+    @classmethod
+    def get_columns(cls) -> list[str]:
+        return list(cls.columns)
+
+    # -- parameters --------------------------------------------------------
+    @classmethod
+    def get_parameters_serializer(
+        cls, data: Mapping[str, Any], context: dict[str, Any] | None = None
+    ) -> Serializer | None:
+        if cls.parameters_class is None:
+            return None
+        return cls.parameters_class(data=data, context=context or {})
+
+    @classmethod
+    def clean_parameters(
+        cls, data: Mapping[str, Any], context: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Validate raw ``parameters`` and return their JSON-safe, normalised form.
+
+        Raises ``rest_framework.exceptions.ValidationError`` with field errors.
+        """
+        serializer = cls.get_parameters_serializer(data, context)
+        if serializer is None:
+            return dict(data)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.data)
+
+    def get_params(self, stored: Mapping[str, Any]) -> dict[str, Any]:
+        """Turn stored (JSON) parameters into the validated, typed values ``rows`` gets."""
+        serializer = self.get_parameters_serializer(
+            stored, {"report": self.report, "user": self.user}
+        )
+        if serializer is None:
+            return dict(stored)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+    # -- data --------------------------------------------------------------
+    def count(self, params: dict[str, Any]) -> int | None:
+        """Optionally return how many rows ``rows`` will yield, for a true percentage."""
+        return None
+
+    def rows(self, params: dict[str, Any]) -> Iterable[Sequence[Any]]:
+        """Yield one sequence per row, in ``columns`` order. Must be overridden."""
+        raise NotImplementedError("ReportGenerator subclasses must implement rows().")
+
+    def summary(self, params: dict[str, Any], row_count: int) -> dict[str, Any] | None:
+        """Optionally return summary figures stored in ``result_data["summary"]``."""
+        return None
+
+    def get_filename(self) -> str:
+        """Base name (without extension) of the downloaded file."""
+        title = getattr(self.report, "title", "") or self.get_label()
+        return title

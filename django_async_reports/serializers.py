@@ -1,0 +1,131 @@
+"""DRF serializers of the reports API."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from .conf import report_settings
+from .models import Report
+from .registry import registry
+
+
+class ReportSerializer(serializers.ModelSerializer):
+    """Full, read-only representation of a report."""
+
+    report_type_label = serializers.SerializerMethodField()
+    download_url = serializers.SerializerMethodField()
+    progress_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Report
+        fields = [
+            "id",
+            "report_type",
+            "report_type_label",
+            "title",
+            "parameters",
+            "status",
+            "priority",
+            "progress",
+            "progress_message",
+            "result_data",
+            "error_message",
+            "retry_count",
+            "send_email",
+            "celery_task_id",
+            "started_at",
+            "completed_at",
+            "expires_at",
+            "created_at",
+            "updated_at",
+            "progress_url",
+            "download_url",
+        ]
+        read_only_fields = fields
+
+    def get_report_type_label(self, obj: Report) -> str:
+        if obj.report_type in registry:
+            return registry.get(obj.report_type).get_label()
+        return obj.report_type
+
+    def _url(self, name: str, obj: Report) -> str:
+        path = reverse(f"django_async_reports:{name}", kwargs={"pk": obj.pk})
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
+
+    def get_progress_url(self, obj: Report) -> str:
+        return self._url("report-progress", obj)
+
+    def get_download_url(self, obj: Report) -> str | None:
+        if obj.status != Report.Status.COMPLETED or not obj.result_file:
+            return None
+        return self._url("report-download", obj)
+
+
+class ReportCreateSerializer(serializers.Serializer):
+    """Validates a report request; ``parameters`` by the generator's own serializer."""
+
+    report_type = serializers.CharField(max_length=64)
+    title = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    priority = serializers.ChoiceField(
+        choices=Report.Priority.choices, default=Report.Priority.NORMAL
+    )
+    parameters = serializers.JSONField(required=False, default=dict)
+    send_email = serializers.BooleanField(required=False, default=False)
+
+    def validate_report_type(self, value: str) -> str:
+        if value not in registry:
+            known = ", ".join(g.report_type for g in registry) or "none"
+            raise serializers.ValidationError(
+                f'"{value}" is not a known report type. Known types: {known}.',
+                code="invalid_choice",
+            )
+        return value
+
+    def validate_parameters(self, value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("Expected a JSON object.", code="invalid")
+        limit = int(report_settings.MAX_PARAMETERS_BYTES)
+        if len(json.dumps(value, default=str)) > limit:
+            raise serializers.ValidationError(
+                f"Parameters must be at most {limit} bytes of JSON.", code="max_length"
+            )
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        generator_class = registry.get(attrs["report_type"])
+        request = self.context.get("request")
+        try:
+            attrs["parameters"] = generator_class.clean_parameters(
+                attrs.get("parameters") or {},
+                {"user": getattr(request, "user", None), "request": request},
+            )
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError({"parameters": exc.detail}) from exc
+        return attrs
+
+
+class ProgressSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.CharField()
+    progress = serializers.IntegerField(min_value=0, max_value=100)
+    message = serializers.CharField(allow_blank=True)
+    started_at = serializers.DateTimeField(allow_null=True)
+    completed_at = serializers.DateTimeField(allow_null=True)
+    updated_at = serializers.DateTimeField(allow_null=True)
+
+
+class ReportTypeSerializer(serializers.Serializer):
+    report_type = serializers.CharField()
+    label = serializers.CharField()
+    description = serializers.CharField(allow_blank=True)
+    columns = serializers.ListField(child=serializers.CharField())
+    parameters = serializers.DictField()
+
+
+class MessageSerializer(serializers.Serializer):
+    message = serializers.CharField()

@@ -1,0 +1,382 @@
+"""The one code path for requesting, running, cancelling and retrying reports.
+
+The REST API, the admin, management commands and schedules all call these
+functions. Rules kept here:
+
+* a task is dispatched only after the row is committed (``on_commit``), with
+  a task id assigned beforehand and stored on the row;
+* every status change is a conditional ``UPDATE ... WHERE status IN (...)``,
+  so a redelivered or retried task never runs a finished or cancelled report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import tempfile
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from datetime import timedelta
+from typing import Any
+
+from django.core.files import File
+from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from . import progress, signals
+from .conf import report_settings
+from .exceptions import InvalidReportState, ReportCancelled
+from .models import Report
+from .registry import registry
+from .routing import ensure_declared, route_for_priority
+from .storage import report_file_name, report_storage
+from .writers import get_writer_class
+
+logger = logging.getLogger(__name__)
+
+Status = Report.Status
+DEFAULT_FORMAT = "csv"
+
+
+# -- requesting ----------------------------------------------------------------
+def validate_request(
+    report_type: str, parameters: Mapping[str, Any] | None, *, user: Any = None
+) -> dict[str, Any]:
+    """Return normalised parameters or raise DRF ``ValidationError`` / ``NotRegistered``."""
+    generator_class = registry.get(report_type)
+    return generator_class.clean_parameters(parameters or {}, {"user": user})
+
+
+def request_report(
+    *,
+    user: Any,
+    report_type: str,
+    parameters: Mapping[str, Any] | None = None,
+    title: str = "",
+    priority: str = Report.Priority.NORMAL,
+    send_email: bool = False,
+    validated: bool = False,
+) -> Report:
+    """Create a pending report and queue its generation once the row is committed.
+
+    ``parameters`` are validated by the generator's ``parameters_class`` unless
+    ``validated`` says the caller already did (the API serializer does).
+    """
+    generator_class = registry.get(report_type)
+    if not validated:
+        parameters = validate_request(report_type, parameters, user=user)
+    if priority not in Report.Priority.values:
+        raise ValueError(f"Unknown priority {priority!r}.")
+    with transaction.atomic():
+        report = Report.objects.create(
+            user=user,
+            report_type=report_type,
+            title=(title or generator_class.get_label())[:255],
+            parameters=dict(parameters or {}),
+            priority=priority,
+            send_email=send_email,
+            celery_task_id=str(uuid.uuid4()),
+            progress_message="Queued",
+        )
+        transaction.on_commit(lambda: dispatch(report))
+    signals.report_requested.send(sender=Report, report=report)
+    return report
+
+
+def dispatch(report: Report) -> None:
+    """Send the generate -> post-process -> notify chain for ``report``."""
+    from .tasks import generate_report, post_process_report, send_report_notification
+
+    ensure_declared(generate_report.app)
+    route = route_for_priority(report.priority)
+    generator_class = registry.get(report.report_type)
+    soft_limit = generator_class.soft_time_limit or report_settings.SOFT_TIME_LIMIT
+    hard_limit = max(report_settings.time_limit, soft_limit + 60)
+    report_id = str(report.pk)
+    workflow = (
+        generate_report.si(report_id).set(
+            task_id=report.celery_task_id,
+            soft_time_limit=soft_limit,
+            time_limit=hard_limit,
+            **route,
+        )
+        | post_process_report.si(report_id).set(**route)
+        | send_report_notification.si(report_id).set(**route)
+    )
+    workflow.apply_async()
+
+
+def regenerate_report(report: Report, *, user: Any = None) -> Report:
+    """A new report with the same type, title, parameters, priority and e-mail choice."""
+    return request_report(
+        user=user or report.user,
+        report_type=report.report_type,
+        parameters=report.parameters,
+        title=report.title,
+        priority=report.priority,
+        send_email=report.send_email,
+    )
+
+
+def retry_report(report: Report) -> Report:
+    """Queue a failed or cancelled report again, on the same row with a new task id."""
+    task_id = str(uuid.uuid4())
+    with transaction.atomic():
+        updated = Report.objects.filter(
+            pk=report.pk, status__in=[Status.FAILED, Status.CANCELLED]
+        ).update(
+            status=Status.PENDING,
+            celery_task_id=task_id,
+            progress=0,
+            progress_message="Queued",
+            error_message="",
+            retry_count=0,
+            started_at=None,
+            completed_at=None,
+            notified_at=None,
+            updated_at=timezone.now(),
+        )
+        if not updated:
+            report.refresh_from_db()
+            raise InvalidReportState(
+                f"Only failed or cancelled reports can be retried; this one is {report.status}."
+            )
+        report.refresh_from_db()
+        progress.delete_cache(report.pk)
+        transaction.on_commit(lambda: dispatch(report))
+    return report
+
+
+def cancel_report(report: Report) -> Report:
+    """Cancel a pending or running report.
+
+    A pending one never starts; a running one stops at its next progress
+    check (within ``CANCEL_CHECK_INTERVAL`` seconds) and its partial file is
+    removed. The persisted status is the flag: a revoke would be lost when
+    workers restart.
+    """
+    now = timezone.now()
+    updated = Report.objects.filter(pk=report.pk, status__in=Report.ACTIVE_STATUSES).update(
+        status=Status.CANCELLED,
+        progress_message="Cancelled",
+        completed_at=now,
+        updated_at=now,
+    )
+    report.refresh_from_db()
+    if not updated:
+        raise InvalidReportState(
+            f"Report is already {report.status} and cannot be cancelled."
+        )
+    progress.write_cache(report.pk, status=Status.CANCELLED, message="Cancelled")
+    _delete_file(report.result_file.name)
+    signals.report_cancelled.send(sender=Report, report=report)
+    return report
+
+
+# -- running (called by the tasks) -----------------------------------------------
+def claim_report(report_id: Any, *, redelivered: bool = False) -> Report | None:
+    """Move a pending report to processing; None when there is nothing to run.
+
+    A redelivered message (its worker died mid-run) may also take over a
+    report left in processing.
+    """
+    allowed = [Status.PENDING, Status.PROCESSING] if redelivered else [Status.PENDING]
+    now = timezone.now()
+    updated = Report.objects.filter(pk=report_id, status__in=allowed).update(
+        status=Status.PROCESSING,
+        started_at=now,
+        progress_message="Starting",
+        updated_at=now,
+    )
+    if not updated:
+        return None
+    report = Report.objects.select_related("user").get(pk=report_id)
+    progress.write_cache(report.pk, status=Status.PROCESSING, progress=report.progress,
+                         message="Starting")
+    signals.report_started.send(sender=Report, report=report)
+    return report
+
+
+def _chunks(rows: Iterable[Any], size: int) -> Iterable[list[Any]]:
+    iterator = iter(rows)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def generate(report: Report, *, task_state: Callable[[int, str], None] | None = None) -> Report:
+    """Stream the generator's rows to a temporary file, then to the report storage.
+
+    Raises :class:`ReportCancelled` when the report is cancelled meanwhile; the
+    temporary file is removed and nothing is stored.
+    """
+    generator_class = registry.get(report.report_type)
+    generator = generator_class(report=report, user=report.user)
+    params = generator.get_params(report.parameters)
+    tracker = progress.ProgressTracker(report.pk, generator.count(params), task_state=task_state)
+    if not tracker.publish(0, "Generating"):
+        raise ReportCancelled(report.pk)
+    neutralize = generator.neutralize_formulas
+    if neutralize is None:
+        neutralize = bool(report_settings.NEUTRALIZE_FORMULAS)
+    writer_class = get_writer_class(DEFAULT_FORMAT)
+    columns = generator.get_columns()
+    with tempfile.TemporaryFile() as tmp:
+        writer = writer_class(tmp, neutralize_formulas=neutralize)
+        writer.write_header(columns)
+        for chunk in _chunks(generator.rows(params), max(1, generator.chunk_size)):
+            if tracker.rows == 0 and len(chunk[0]) != len(columns):
+                raise ValueError(
+                    f"{generator_class.__name__}.rows() yielded {len(chunk[0])} values "
+                    f"for {len(columns)} columns."
+                )
+            writer.write_rows(chunk)
+            if not tracker.advance(len(chunk)):
+                raise ReportCancelled(report.pk)
+        writer.close()
+        summary = generator.summary(params, tracker.rows)
+        tmp.seek(0)
+        name = report_file_name(
+            report.user_id, report.pk, generator.get_filename(), writer_class.extension
+        )
+        stored_name = report_storage.save(name, File(tmp, name=name))
+    result_data: dict[str, Any] = {
+        "format": writer_class.format,
+        "row_count": tracker.rows,
+        "columns": columns,
+    }
+    if summary is not None:
+        result_data["summary"] = summary
+    updated = Report.objects.filter(pk=report.pk, status=Status.PROCESSING).update(
+        result_file=stored_name,
+        result_data=result_data,
+        progress=Greatest("progress", 99),
+        progress_message="Finalising",
+        updated_at=timezone.now(),
+    )
+    if not updated:
+        _delete_file(stored_name)
+        raise ReportCancelled(report.pk)
+    progress.write_cache(report.pk, progress=99, message="Finalising")
+    report.refresh_from_db()
+    return report
+
+
+def post_process(report_id: Any) -> Report | None:
+    """Record size and checksum, then mark the report completed (second chain step).
+
+    None when the report is not (or no longer) processing with a file: it was
+    cancelled, failed, or this step already ran.
+    """
+    report = Report.objects.filter(pk=report_id, status=Status.PROCESSING).first()
+    if report is None or not report.result_file:
+        return None
+    digest = hashlib.sha256()
+    size = 0
+    with report_storage.open(report.result_file.name, "rb") as fh:
+        for block in iter(lambda: fh.read(1024 * 1024), b""):
+            digest.update(block)
+            size += len(block)
+    result_data = {**report.result_data, "file_size": size, "checksum": f"sha256:{digest.hexdigest()}"}
+    now = timezone.now()
+    updated = Report.objects.filter(pk=report.pk, status=Status.PROCESSING).update(
+        status=Status.COMPLETED,
+        result_data=result_data,
+        progress=100,
+        progress_message="Completed",
+        completed_at=now,
+        expires_at=now + timedelta(seconds=int(report_settings.RETENTION_SECONDS)),
+        updated_at=now,
+    )
+    if not updated:
+        _delete_file(report.result_file.name)
+        return None
+    progress.write_cache(report.pk, status=Status.COMPLETED, progress=100, message="Completed")
+    report.refresh_from_db()
+    return report
+
+
+def schedule_retry(report_id: Any, error: str) -> bool:
+    """Put a processing report back to pending before Celery retries it."""
+    updated = Report.objects.filter(pk=report_id, status=Status.PROCESSING).update(
+        status=Status.PENDING,
+        retry_count=F("retry_count") + 1,
+        error_message=error[:10000],
+        progress_message="Retrying after an error",
+        updated_at=timezone.now(),
+    )
+    if updated:
+        progress.write_cache(report_id, status=Status.PENDING, message="Retrying after an error")
+    return bool(updated)
+
+
+def fail_report(report_id: Any, error: str) -> Report | None:
+    """Mark an active report failed for good, remove its file, notify. None if not active."""
+    now = timezone.now()
+    report = Report.objects.filter(pk=report_id).first()
+    if report is None:
+        return None
+    updated = Report.objects.filter(pk=report_id, status__in=Report.ACTIVE_STATUSES).update(
+        status=Status.FAILED,
+        error_message=error[:10000],
+        progress_message="Failed",
+        completed_at=now,
+        expires_at=now + timedelta(seconds=int(report_settings.RETENTION_SECONDS)),
+        updated_at=now,
+    )
+    if not updated:
+        return None
+    _delete_file(report.result_file.name)
+    Report.objects.filter(pk=report_id).update(result_file="")
+    progress.write_cache(report_id, status=Status.FAILED, message="Failed")
+    report.refresh_from_db()
+    notify(report)
+    return report
+
+
+def notify(report: Report) -> bool:
+    """Send ``report_completed``/``report_failed`` and the requester's e-mail, once.
+
+    The ``notified_at`` column is claimed with a conditional update first, so a
+    retried or redelivered notification step never notifies twice.
+    """
+    from .notifications import send_report_email
+
+    if report.status not in (Status.COMPLETED, Status.FAILED):
+        return False
+    claimed = Report.objects.filter(pk=report.pk, notified_at__isnull=True).update(
+        notified_at=timezone.now()
+    )
+    if not claimed:
+        return False
+    if report.status == Status.COMPLETED:
+        signals.report_completed.send(sender=Report, report=report)
+    else:
+        signals.report_failed.send(sender=Report, report=report, error=report.error_message)
+    if report.send_email:
+        try:
+            send_report_email(report)
+        except Exception:
+            # Give the claim back so a retry of the step can send it.
+            Report.objects.filter(pk=report.pk).update(notified_at=None)
+            raise
+    return True
+
+
+def notify_report(report_id: Any) -> bool:
+    """Third chain step: notify about a completed report."""
+    report = Report.objects.select_related("user").filter(pk=report_id).first()
+    if report is None:
+        return False
+    return notify(report)
+
+
+def _delete_file(name: str | None) -> None:
+    if not name:
+        return
+    try:
+        report_storage.delete(name)
+    except Exception:  # a missing file must not stop a cancel or a failure
+        logger.warning("Could not delete report file %s", name, exc_info=True)

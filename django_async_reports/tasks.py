@@ -1,0 +1,119 @@
+"""Celery tasks: thin wrappers that load a report by primary key and call services.
+
+Arguments are JSON (the report id as a string). Tasks acknowledge late and
+are re-queued when their worker process dies, so a killed worker loses
+nothing; the conditional updates in :mod:`.services` make the re-run safe.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from rest_framework.exceptions import ValidationError
+
+from . import services
+from .conf import report_settings
+from .exceptions import NotRegistered, ReportCancelled
+
+logger = logging.getLogger(__name__)
+
+# Errors no retry can fix: fail the report at once.
+PERMANENT_ERRORS = (ValidationError, NotRegistered, ValueError, TypeError, LookupError)
+
+
+@shared_task(
+    bind=True,
+    name="django_async_reports.generate_report",
+    max_retries=3,
+    default_retry_delay=60,
+    soft_time_limit=600,
+    track_started=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+)
+def generate_report(self: Any, report_id: str) -> dict[str, Any]:
+    """Generate a report's file, with progress, cancellation, retries and a timeout."""
+    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    report = services.claim_report(report_id, redelivered=redelivered)
+    if report is None:
+        logger.info("Report %s is not pending; nothing to do.", report_id)
+        return {"report_id": report_id, "status": "skipped"}
+
+    def task_state(percent: int, message: str) -> None:
+        if self.request.id:
+            self.update_state(state="PROGRESS", meta={"progress": percent, "message": message})
+
+    try:
+        report = services.generate(report, task_state=task_state)
+    except ReportCancelled:
+        logger.info("Report %s was cancelled while running.", report_id)
+        return {"report_id": report_id, "status": "cancelled"}
+    except SoftTimeLimitExceeded:
+        services.fail_report(report_id, "Timeout")
+        raise
+    except PERMANENT_ERRORS as exc:
+        services.fail_report(report_id, _describe(exc))
+        raise
+    except Exception as exc:
+        max_retries = int(report_settings.MAX_RETRIES)
+        if self.request.retries < max_retries and services.schedule_retry(
+            report_id, _describe(exc)
+        ):
+            logger.warning(
+                "Report %s failed (attempt %s of %s); retrying.",
+                report_id, self.request.retries + 1, max_retries + 1, exc_info=True,
+            )
+            raise self.retry(
+                exc=exc, countdown=report_settings.RETRY_COUNTDOWN, max_retries=max_retries
+            ) from exc
+        services.fail_report(report_id, _describe(exc))
+        raise
+    return {"report_id": report_id, "status": "generated", "rows": report.result_data.get("row_count")}
+
+
+@shared_task(
+    bind=True,
+    name="django_async_reports.post_process_report",
+    max_retries=3,
+    default_retry_delay=10,
+    acks_late=True,
+    reject_on_worker_lost=True,
+)
+def post_process_report(self: Any, report_id: str) -> dict[str, Any]:
+    """Record file size and checksum, then mark the report completed."""
+    try:
+        report = services.post_process(report_id)
+    except Exception as exc:
+        if self.request.retries < self.max_retries:
+            raise self.retry(exc=exc) from exc
+        services.fail_report(report_id, f"Post-processing failed: {_describe(exc)}")
+        raise
+    status = report.status if report is not None else "skipped"
+    return {"report_id": report_id, "status": status}
+
+
+@shared_task(
+    bind=True,
+    name="django_async_reports.send_report_notification",
+    max_retries=3,
+    default_retry_delay=30,
+    acks_late=True,
+    reject_on_worker_lost=True,
+)
+def send_report_notification(self: Any, report_id: str) -> dict[str, Any]:
+    """Send the completion signal and e-mail, at most once per report."""
+    try:
+        sent = services.notify_report(report_id)
+    except Exception as exc:
+        raise self.retry(exc=exc) from exc
+    return {"report_id": report_id, "notified": sent}
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ValidationError):
+        return f"Invalid parameters: {exc.detail}"
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,200 @@
+"""The reports REST API: one viewset with the seed's routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import FileResponse, Http404
+from django.urls import reverse
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.filters import OrderingFilter
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from . import progress, services
+from .conf import report_settings
+from .exceptions import InvalidReportState
+from .filters import ReportFilter
+from .models import Report
+from .registry import registry
+from .serializers import ReportCreateSerializer, ReportSerializer
+from .storage import report_storage, safe_filename
+
+UUID_PATTERN = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+
+
+class ReportPagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+
+    def get_page_size(self, request: Request) -> int | None:
+        self.page_size = int(report_settings.PAGE_SIZE)
+        self.max_page_size = int(report_settings.MAX_PAGE_SIZE)
+        return super().get_page_size(request)
+
+
+def describe_parameters(generator_class: Any) -> dict[str, Any]:
+    """Field name -> type, required, help text and choices of a generator's parameters."""
+    if generator_class.parameters_class is None:
+        return {}
+    described: dict[str, Any] = {}
+    for name, field in generator_class.parameters_class().fields.items():
+        if field.read_only:
+            continue
+        info: dict[str, Any] = {
+            "type": type(field).__name__.removesuffix("Field").lower() or "field",
+            "required": bool(field.required),
+        }
+        if field.help_text:
+            info["help_text"] = str(field.help_text)
+        if getattr(field, "choices", None):
+            info["choices"] = list(field.choices)
+        if not field.required and field.default is not None and not callable(field.default):
+            from rest_framework.fields import empty
+
+            if field.default is not empty:
+                info["default"] = field.default
+        described[name] = info
+    return described
+
+
+class ReportViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """List, request, follow, download, cancel and regenerate your own reports."""
+
+    serializer_class = ReportSerializer
+    pagination_class = ReportPagination
+    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filterset_class = ReportFilter
+    ordering_fields = ["created_at", "updated_at", "completed_at", "status", "priority", "title"]
+    ordering = ["-created_at"]
+    lookup_value_regex = UUID_PATTERN
+
+    def get_permissions(self) -> list[Any]:
+        return [cls() for cls in report_settings.PERMISSION_CLASSES]
+
+    def get_authenticators(self) -> list[Any]:
+        classes = report_settings.AUTHENTICATION_CLASSES
+        if classes is None:
+            return super().get_authenticators()
+        return [cls() for cls in classes]
+
+    def get_queryset(self) -> QuerySet[Report]:
+        # Only the requester's own reports: another user's id is a 404.
+        return Report.objects.for_user(self.request.user)
+
+    def get_serializer_class(self) -> Any:
+        if self.action in ("create",):
+            return ReportCreateSerializer
+        return ReportSerializer
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = ReportCreateSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        report = services.request_report(user=request.user, validated=True, **serializer.validated_data)
+        data = ReportSerializer(report, context=self.get_serializer_context()).data
+        location = reverse("django_async_reports:report-detail", kwargs={"pk": report.pk})
+        headers = {"Location": request.build_absolute_uri(location)}
+        return Response(data, status=status.HTTP_201_CREATED, headers=headers)
+
+    @action(detail=False, methods=["get"])
+    def types(self, request: Request) -> Response:
+        """The registered report types, their columns and parameters."""
+        return Response([
+            {
+                "report_type": g.report_type,
+                "label": g.get_label(),
+                "description": g.description,
+                "columns": g.get_columns(),
+                "parameters": describe_parameters(g),
+            }
+            for g in registry
+        ])
+
+    @action(detail=False, methods=["get"])
+    def recent(self, request: Request) -> Response:
+        """Your latest reports, newest first."""
+        reports = self.get_queryset().order_by("-created_at")[: int(report_settings.RECENT_LIMIT)]
+        return Response(self.get_serializer(reports, many=True).data)
+
+    @action(detail=True, methods=["get"])
+    def progress(self, request: Request, pk: str | None = None) -> Response:
+        """Status and percentage, from the cache while running, else from the row."""
+        report = self.get_object()
+        data: dict[str, Any] = {
+            "id": str(report.pk),
+            "status": report.status,
+            "progress": report.progress,
+            "message": report.progress_message,
+            "started_at": report.started_at,
+            "completed_at": report.completed_at,
+            "updated_at": report.updated_at,
+        }
+        cached = progress.read_cache(report.pk) if report.is_active else None
+        if cached and cached.get("status") == report.status:
+            data["progress"] = max(report.progress, int(cached.get("progress") or 0))
+            data["message"] = cached.get("message") or data["message"]
+            data["updated_at"] = cached.get("updated_at") or data["updated_at"]
+        return Response(data)
+
+    @action(detail=True, methods=["get"])
+    def download(self, request: Request, pk: str | None = None) -> Any:
+        """The report file, once completed; 404 before."""
+        report = self.get_object()
+        if report.status != Report.Status.COMPLETED or not report.result_file:
+            raise Http404("The report is not ready: only completed reports can be downloaded.")
+        try:
+            fh = report_storage.open(report.result_file.name, "rb")
+        except FileNotFoundError:
+            raise Http404("The report file is no longer available.") from None
+        extension = report.result_file.name.rsplit(".", 1)[-1]
+        response = FileResponse(
+            fh, as_attachment=True, filename=safe_filename(report.title, extension),
+            content_type=_content_type(report),
+        )
+        return response
+
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        report = self.get_object()
+        try:
+            services.cancel_report(report)
+        except InvalidReportState as exc:
+            return Response({"message": str(exc), "status": report.status},
+                            status=status.HTTP_409_CONFLICT)
+        return Response({"message": "Report cancelled.", "status": report.status})
+
+    @action(detail=True, methods=["post"])
+    def regenerate(self, request: Request, pk: str | None = None) -> Response:
+        """A new report with the same type, title and parameters."""
+        report = self.get_object()
+        if report.report_type not in registry:
+            return Response(
+                {"report_type": [f'"{report.report_type}" is no longer a known report type.']},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        from rest_framework.exceptions import ValidationError
+
+        try:
+            new = services.regenerate_report(report, user=request.user)
+        except ValidationError as exc:
+            raise ValidationError({"parameters": exc.detail}) from exc
+        data = ReportSerializer(new, context=self.get_serializer_context()).data
+        return Response(data, status=status.HTTP_201_CREATED)
+
+
+def _content_type(report: Report) -> str:
+    from .writers import get_writer_class
+
+    fmt = (report.result_data or {}).get("format", "csv")
+    try:
+        return get_writer_class(fmt).content_type
+    except LookupError:
+        return "application/octet-stream"

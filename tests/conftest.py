@@ -1,0 +1,64 @@
+"""Shared fixtures. Every test runs against the real services: nothing skips."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from django.conf import settings
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from tests.factories import UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _clean_media_and_cache(settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory(username="alice")
+
+
+@pytest.fixture
+def other_user(db):
+    return UserFactory(username="bob")
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
+
+
+@pytest.fixture
+def auth_client(user):
+    token, _ = Token.objects.get_or_create(user=user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.key}")
+    return client
+
+
+@pytest.fixture
+def other_client(other_user):
+    token, _ = Token.objects.get_or_create(user=other_user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.key}")
+    return client
+
+
+@pytest.fixture
+def captured_dispatches(monkeypatch):
+    """Record dispatches instead of sending them: for unit tests of one function."""
+    sent = []
+    monkeypatch.setattr("django_async_reports.services.dispatch", sent.append)
+    return sent
+
+
+def pytest_report_header(config):
+    return f"async-reports: database {settings.DATABASES['default']['HOST']}, broker {settings.CELERY_BROKER_URL}"

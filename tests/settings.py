@@ -1,0 +1,108 @@
+"""Settings for the test suite: real PostgreSQL, Redis and RabbitMQ on loopback."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+SECRET_KEY = "tests-only-not-secret"
+DEBUG = False
+USE_TZ = True
+TIME_ZONE = "UTC"
+ALLOWED_HOSTS = ["*"]
+ROOT_URLCONF = "tests.urls"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "django_celery_beat",
+    "django_async_reports",
+    "tests.testapp",
+]
+
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+# The worker subprocesses of the end-to-end tests are told the test database's
+# name through ASYNC_REPORTS_TEST_DB_NAME, since pytest-django creates it.
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": os.environ.get("ASYNC_REPORTS_TEST_DB_NAME", "test"),
+        "USER": os.environ.get("PGUSER", "postgres"),
+        "HOST": os.environ.get("PGHOST", "127.0.0.1"),
+        "PORT": os.environ.get("PGPORT", "5432"),
+        "TEST": {"NAME": "test_async_reports"},
+    }
+}
+
+REDIS_URL = os.environ.get("ASYNC_REPORTS_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "async-reports-tests",
+    }
+}
+
+STATIC_URL = "/static/"
+MEDIA_ROOT = os.environ.get(
+    "ASYNC_REPORTS_TEST_MEDIA_ROOT", os.path.join(tempfile.gettempdir(), "async-reports-tests-media")
+)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+EMAIL_BACKEND = os.environ.get(
+    "ASYNC_REPORTS_TEST_EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend"
+)
+DEFAULT_FROM_EMAIL = "reports@example.com"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "tests.testapp.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+}
+
+# Queues of their own, so a developer's demo never feeds the test workers.
+ASYNC_REPORTS = {
+    "QUEUE": "test_reports",
+    "HIGH_PRIORITY_QUEUE": "test_reports_high_priority",
+    "RETRY_COUNTDOWN": 0,
+    "PROGRESS_INTERVAL": 0.2,
+    "CANCEL_CHECK_INTERVAL": 0.2,
+}
+
+CELERY_BROKER_URL = os.environ.get(
+    "ASYNC_REPORTS_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//"
+)
+CELERY_RESULT_BACKEND = REDIS_URL
+CELERY_TASK_ALWAYS_EAGER = False

@@ -1,0 +1,149 @@
+"""Generators of the test suite, found by the package's real autodiscovery."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from django.core.cache import cache
+from rest_framework import serializers
+
+from django_async_reports import ReportGenerator, register
+
+from .models import Sale
+
+
+class SalesParameters(serializers.Serializer):
+    start_date = serializers.DateField()
+    end_date = serializers.DateField()
+
+    def validate(self, attrs):
+        if attrs["start_date"] > attrs["end_date"]:
+            raise serializers.ValidationError({"end_date": "Must not be before start_date."})
+        return attrs
+
+
+@register
+class SalesReport(ReportGenerator):
+    """The issue's example: rows scoped to the requesting user."""
+
+    report_type = "sales"
+    label = "Sales report"
+    description = "Sales of the requesting user between two dates."
+    parameters_class = SalesParameters
+    columns = ["sale_id", "date", "customer", "amount"]
+
+    def queryset(self, params):
+        return Sale.objects.filter(
+            owner=self.user, sold_on__range=(params["start_date"], params["end_date"])
+        ).order_by("pk")
+
+    def count(self, params):
+        return self.queryset(params).count()
+
+    def rows(self, params):
+        for sale in self.queryset(params).iterator(chunk_size=2000):
+            yield (sale.pk, sale.sold_on, sale.customer, sale.amount)
+
+    def summary(self, params, row_count):
+        return {"sales": row_count}
+
+
+class NumbersParameters(serializers.Serializer):
+    count = serializers.IntegerField(min_value=0, max_value=5_000_000, default=10)
+    delay = serializers.FloatField(min_value=0, max_value=5, default=0)
+    text = serializers.CharField(required=False, default="", allow_blank=True)
+
+
+@register
+class NumbersReport(ReportGenerator):
+    """``count`` rows of numbers, ``delay`` seconds apart, with a text column."""
+
+    report_type = "numbers"
+    label = "Numbers"
+    parameters_class = NumbersParameters
+    columns = ["n", "square", "text"]
+    chunk_size = 1
+
+    def count(self, params):
+        return params["count"]
+
+    def rows(self, params):
+        for n in range(1, params["count"] + 1):
+            if params["delay"]:
+                time.sleep(params["delay"])
+            yield (n, n * n, params["text"])
+
+
+@register
+class RawTextReport(NumbersReport):
+    """Like numbers, but writes formula-looking text verbatim (opted out)."""
+
+    report_type = "raw_text"
+    neutralize_formulas = False
+
+
+class FlakyParameters(serializers.Serializer):
+    key = serializers.CharField()
+    failures = serializers.IntegerField(min_value=0, max_value=10)
+
+
+@register
+class FlakyReport(ReportGenerator):
+    """Fails its first ``failures`` runs (counted in the shared cache), then succeeds."""
+
+    report_type = "flaky"
+    parameters_class = FlakyParameters
+    columns = ["attempt"]
+
+    def rows(self, params):
+        key = f"flaky:{params['key']}"
+        cache.add(key, 0)
+        attempt = cache.incr(key)
+        if attempt <= params["failures"]:
+            raise ConnectionError(f"transient failure {attempt}")
+        yield (attempt,)
+
+
+@register
+class BrokenReport(ReportGenerator):
+    """Always fails with a transient-looking error."""
+
+    report_type = "broken"
+    columns = ["never"]
+
+    def rows(self, params):
+        raise ConnectionError("the data source is down")
+        yield  # pragma: no cover
+
+
+@register
+class SleepyReport(ReportGenerator):
+    """Sleeps past its 1-second soft time limit."""
+
+    report_type = "sleepy"
+    columns = ["never"]
+    soft_time_limit = 1
+
+    def rows(self, params):
+        time.sleep(10)
+        yield ("late",)
+
+
+class CrashParameters(serializers.Serializer):
+    key = serializers.CharField()
+
+
+@register
+class CrashOnceReport(ReportGenerator):
+    """Kills its own worker process on the first run, as an OOM kill would."""
+
+    report_type = "crash_once"
+    parameters_class = CrashParameters
+    columns = ["survived"]
+
+    def rows(self, params):
+        if cache.add(f"crash:{params['key']}", 1):
+            os.kill(os.getpid(), signal.SIGKILL)
+        yield ("yes",)

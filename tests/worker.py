@@ -1,0 +1,76 @@
+"""Start real Celery worker processes for the end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def purge_queues() -> None:
+    """Empty the test queues so messages of an earlier run never reach this one's workers."""
+    from kombu import Connection
+
+    from django_async_reports.routing import report_queues
+
+    with Connection(settings.CELERY_BROKER_URL) as conn:
+        channel = conn.default_channel
+        for queue in report_queues():
+            bound = queue(channel)
+            bound.declare()
+            bound.purge()
+
+
+@contextmanager
+def celery_worker(*, concurrency: int = 2, name: str = "w1", extra_args: tuple[str, ...] = ()):
+    """A ``celery worker`` subprocess on the test queues, pointed at the test database."""
+    from django_async_reports.conf import report_settings
+
+    env = dict(os.environ)
+    env["ASYNC_REPORTS_TEST_DB_NAME"] = connection.settings_dict["NAME"]
+    env["ASYNC_REPORTS_TEST_MEDIA_ROOT"] = str(settings.MEDIA_ROOT)
+    env["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    queues = f"{report_settings.QUEUE},{report_settings.HIGH_PRIORITY_QUEUE}"
+    log_path = ROOT / ".pytest-workers" / f"{name}.log"
+    log_path.parent.mkdir(exist_ok=True)
+    log = open(log_path, "wb")  # noqa: SIM115  (kept open for the process's life)
+    cmd = [
+        sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker",
+        "-Q", queues, "-c", str(concurrency), "-n", f"{name}@%h",
+        "--loglevel", "INFO", "--without-gossip", "--without-mingle", *extra_args,
+    ]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        _wait_ready(proc, log_path)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        log.close()
+
+
+def _wait_ready(proc: subprocess.Popen, log_path: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"celery worker exited early:\n{log_path.read_text()[-4000:]}")
+        if b" ready." in log_path.read_bytes():
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"celery worker not ready after {timeout}s:\n{log_path.read_text()[-4000:]}")
