@@ -1,0 +1,26 @@
+# The two commands of the README's quickstart, plus helpers for contributors.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint tox clean
+
+# Start the example project: web server + a real Celery worker, embedded
+# defaults (SQLite, file-system broker), demo data and an API token printed.
+demo:
+	PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/demo.sh
+
+# Run the test suite against PostgreSQL, RabbitMQ and Redis on 127.0.0.1.
+test:
+	PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/test.sh
+
+lint:
+	$(BIN)/ruff check django_async_reports tests example_project
+	$(BIN)/ruff format --check django_async_reports tests example_project
+	$(BIN)/mypy
+
+tox:
+	$(BIN)/tox
+
+clean:
+	rm -rf $(VENV) .tox build dist *.egg-info .pytest-workers example_project/var example_project/db.sqlite3*
