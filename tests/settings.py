@@ -106,3 +106,6 @@ CELERY_BROKER_URL = os.environ.get(
 )
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_ALWAYS_EAGER = False
+
+# Fast hashing: the factories create users in almost every test.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
