@@ -12,8 +12,10 @@ class AsyncReportsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system checks)
-        from . import tasks  # noqa: F401  (registers the shared tasks)
+        from . import (
+            checks,  # noqa: F401  (registers the system checks)
+            tasks,  # noqa: F401  (registers the shared tasks)
+        )
         from .registry import registry
 
         autodiscover_modules("reports", register_to=registry)

@@ -46,7 +46,9 @@ def configure_celery(app: Any, *, prefetch_multiplier: int | None = 1) -> None:
     conf.task_queues = [q for q in existing if q.name not in our_names] + ours
 
     normal = ours[0]
-    routes = {name: {"queue": normal.name, "routing_key": normal.routing_key} for name in TASK_NAMES}
+    routes = {
+        name: {"queue": normal.name, "routing_key": normal.routing_key} for name in TASK_NAMES
+    }
     host_routes = conf.task_routes
     if host_routes is None:
         conf.task_routes = routes

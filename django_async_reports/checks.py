@@ -55,8 +55,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     for name in _POSITIVE_NUMBERS:
         v = value(name)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-            errors.append(_error(f"{SETTINGS_NAME}[{name!r}] must be a number >= 0, not {v!r}.",
-                                 "E002"))
+            errors.append(
+                _error(f"{SETTINGS_NAME}[{name!r}] must be a number >= 0, not {v!r}.", "E002")
+            )
     for name in _NON_EMPTY_STRINGS:
         v = value(name)
         if not isinstance(v, str) or not v.strip():
@@ -67,35 +68,56 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     max_priority = value("MAX_PRIORITY")
     priorities = value("MESSAGE_PRIORITIES")
     if not isinstance(max_priority, int) or not 1 <= max_priority <= 255:
-        errors.append(_error("MAX_PRIORITY must be an integer from 1 to 255.", "E005",
-                             "RabbitMQ recommends at most 10."))
+        errors.append(
+            _error(
+                "MAX_PRIORITY must be an integer from 1 to 255.",
+                "E005",
+                "RabbitMQ recommends at most 10.",
+            )
+        )
     elif (
         not isinstance(priorities, dict)
         or set(priorities) != {"urgent", "high", "normal", "low"}
         or any(not isinstance(p, int) or not 0 <= p <= max_priority for p in priorities.values())
     ):
-        errors.append(_error(
-            "MESSAGE_PRIORITIES must map urgent, high, normal and low to integers "
-            f"from 0 to MAX_PRIORITY ({max_priority}).", "E006"))
+        errors.append(
+            _error(
+                "MESSAGE_PRIORITIES must map urgent, high, normal and low to integers "
+                f"from 0 to MAX_PRIORITY ({max_priority}).",
+                "E006",
+            )
+        )
     elif not priorities["high"] > priorities["normal"] > priorities["low"]:
         errors.append(_error("MESSAGE_PRIORITIES must rank high > normal > low.", "E007"))
 
     storages = getattr(settings, "STORAGES", {}) or {}
     if value("STORAGE") not in storages:
-        errors.append(_error(
-            f"{SETTINGS_NAME}['STORAGE'] is {value('STORAGE')!r}, which is not a STORAGES alias.",
-            "E008", f"Define it in STORAGES (aliases: {', '.join(sorted(storages)) or 'none'})."))
+        errors.append(
+            _error(
+                f"{SETTINGS_NAME}['STORAGE'] is {value('STORAGE')!r}, "
+                "which is not a STORAGES alias.",
+                "E008",
+                f"Define it in STORAGES (aliases: {', '.join(sorted(storages)) or 'none'}).",
+            )
+        )
     caches = getattr(settings, "CACHES", {}) or {}
     cache_alias = value("CACHE")
     if cache_alias not in caches:
-        errors.append(_error(
-            f"{SETTINGS_NAME}['CACHE'] is {cache_alias!r}, which is not a CACHES alias.", "E009"))
+        errors.append(
+            _error(
+                f"{SETTINGS_NAME}['CACHE'] is {cache_alias!r}, which is not a CACHES alias.", "E009"
+            )
+        )
     elif "locmem" in str(caches[cache_alias].get("BACKEND", "")).lower() and not settings.DEBUG:
-        errors.append(Warning(
-            f"Progress is cached in the local-memory cache {cache_alias!r}, which workers and "
-            "web processes do not share: the progress endpoint will fall back to the database.",
-            hint="Point ASYNC_REPORTS['CACHE'] at a Redis (or other shared) cache.",
-            obj=SETTINGS_NAME, id="django_async_reports.W001"))
+        errors.append(
+            Warning(
+                f"Progress is cached in the local-memory cache {cache_alias!r}, which workers and "
+                "web processes do not share: the progress endpoint will fall back to the database.",
+                hint="Point ASYNC_REPORTS['CACHE'] at a Redis (or other shared) cache.",
+                obj=SETTINGS_NAME,
+                id="django_async_reports.W001",
+            )
+        )
     for name in ("PERMISSION_CLASSES", "AUTHENTICATION_CLASSES"):
         try:
             getattr(report_settings, name)

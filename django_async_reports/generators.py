@@ -40,9 +40,7 @@ class ReportGenerator:
     #: Rows between two looks at the clock for progress and cancellation.
     chunk_size: ClassVar[int] = 500
 
-    def __init__(
-        self, report: Report | None = None, user: AbstractBaseUser | None = None
-    ) -> None:
+    def __init__(self, report: Report | None = None, user: AbstractBaseUser | None = None) -> None:
         self.report = report
         self.user = user if user is not None else getattr(report, "user", None)
 

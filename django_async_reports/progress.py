@@ -106,9 +106,7 @@ class ProgressTracker:
         self._last_write = self._last_check = now
         self._last_progress = max(self._last_progress, percent)
         self._last_message = message
-        updated = Report.objects.filter(
-            pk=self.report_id, status=Report.Status.PROCESSING
-        ).update(
+        updated = Report.objects.filter(pk=self.report_id, status=Report.Status.PROCESSING).update(
             progress=Greatest("progress", percent),
             progress_message=message[:255],
             updated_at=timezone.now(),
@@ -125,6 +123,4 @@ class ProgressTracker:
     def still_processing(self) -> bool:
         from .models import Report
 
-        return Report.objects.filter(
-            pk=self.report_id, status=Report.Status.PROCESSING
-        ).exists()
+        return Report.objects.filter(pk=self.report_id, status=Report.Status.PROCESSING).exists()

@@ -52,9 +52,7 @@ class ReportRegistry:
         try:
             return self._generators[report_type]
         except KeyError:
-            raise NotRegistered(
-                f"No report generator is registered as {report_type!r}."
-            ) from None
+            raise NotRegistered(f"No report generator is registered as {report_type!r}.") from None
 
     def is_registered(self, report_type: str) -> bool:
         return report_type in self._generators

@@ -72,7 +72,7 @@ class ReportCreateSerializer(serializers.Serializer):
     report_type = serializers.CharField(max_length=64)
     title = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     priority = serializers.ChoiceField(
-        choices=Report.Priority.choices, default=Report.Priority.NORMAL
+        choices=Report.Priority.choices, default="normal"
     )
     parameters = serializers.JSONField(required=False, default=dict)
     send_email = serializers.BooleanField(required=False, default=False)
@@ -107,25 +107,3 @@ class ReportCreateSerializer(serializers.Serializer):
         except serializers.ValidationError as exc:
             raise serializers.ValidationError({"parameters": exc.detail}) from exc
         return attrs
-
-
-class ProgressSerializer(serializers.Serializer):
-    id = serializers.UUIDField()
-    status = serializers.CharField()
-    progress = serializers.IntegerField(min_value=0, max_value=100)
-    message = serializers.CharField(allow_blank=True)
-    started_at = serializers.DateTimeField(allow_null=True)
-    completed_at = serializers.DateTimeField(allow_null=True)
-    updated_at = serializers.DateTimeField(allow_null=True)
-
-
-class ReportTypeSerializer(serializers.Serializer):
-    report_type = serializers.CharField()
-    label = serializers.CharField()
-    description = serializers.CharField(allow_blank=True)
-    columns = serializers.ListField(child=serializers.CharField())
-    parameters = serializers.DictField()
-
-
-class MessageSerializer(serializers.Serializer):
-    message = serializers.CharField()

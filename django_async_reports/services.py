@@ -56,7 +56,7 @@ def request_report(
     report_type: str,
     parameters: Mapping[str, Any] | None = None,
     title: str = "",
-    priority: str = Report.Priority.NORMAL,
+    priority: str = "normal",
     send_email: bool = False,
     validated: bool = False,
 ) -> Report:
@@ -99,9 +99,7 @@ def dispatch(report: Report) -> None:
     workflow = (
         generate_report.si(report_id).set(
             task_id=report.celery_task_id,
-            soft_time_limit=soft_limit,
-            time_limit=hard_limit,
-            **route,
+            **{"soft_time_limit": soft_limit, "time_limit": hard_limit, **route},
         )
         | post_process_report.si(report_id).set(**route)
         | send_report_notification.si(report_id).set(**route)
@@ -167,9 +165,7 @@ def cancel_report(report: Report) -> Report:
     )
     report.refresh_from_db()
     if not updated:
-        raise InvalidReportState(
-            f"Report is already {report.status} and cannot be cancelled."
-        )
+        raise InvalidReportState(f"Report is already {report.status} and cannot be cancelled.")
     progress.write_cache(report.pk, status=Status.CANCELLED, message="Cancelled")
     _delete_file(report.result_file.name)
     signals.report_cancelled.send(sender=Report, report=report)
@@ -194,8 +190,9 @@ def claim_report(report_id: Any, *, redelivered: bool = False) -> Report | None:
     if not updated:
         return None
     report = Report.objects.select_related("user").get(pk=report_id)
-    progress.write_cache(report.pk, status=Status.PROCESSING, progress=report.progress,
-                         message="Starting")
+    progress.write_cache(
+        report.pk, status=Status.PROCESSING, progress=report.progress, message="Starting"
+    )
     signals.report_started.send(sender=Report, report=report)
     return report
 
@@ -279,7 +276,11 @@ def post_process(report_id: Any) -> Report | None:
         for block in iter(lambda: fh.read(1024 * 1024), b""):
             digest.update(block)
             size += len(block)
-    result_data = {**report.result_data, "file_size": size, "checksum": f"sha256:{digest.hexdigest()}"}
+    result_data = {
+        **report.result_data,
+        "file_size": size,
+        "checksum": f"sha256:{digest.hexdigest()}",
+    }
     now = timezone.now()
     updated = Report.objects.filter(pk=report.pk, status=Status.PROCESSING).update(
         status=Status.COMPLETED,

@@ -30,7 +30,7 @@ def get_report_storage() -> Storage:
 
 def _reset(*, setting: str, **kwargs: Any) -> None:
     if setting in {"ASYNC_REPORTS", "STORAGES"}:
-        report_storage._wrapped = empty
+        report_storage._wrapped = empty  # type: ignore[assignment]
 
 
 setting_changed.connect(_reset)

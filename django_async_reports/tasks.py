@@ -64,14 +64,21 @@ def generate_report(self: Any, report_id: str) -> dict[str, Any]:
         ):
             logger.warning(
                 "Report %s failed (attempt %s of %s); retrying.",
-                report_id, self.request.retries + 1, max_retries + 1, exc_info=True,
+                report_id,
+                self.request.retries + 1,
+                max_retries + 1,
+                exc_info=True,
             )
             raise self.retry(
                 exc=exc, countdown=report_settings.RETRY_COUNTDOWN, max_retries=max_retries
             ) from exc
         services.fail_report(report_id, _describe(exc))
         raise
-    return {"report_id": report_id, "status": "generated", "rows": report.result_data.get("row_count")}
+    return {
+        "report_id": report_id,
+        "status": "generated",
+        "rows": report.result_data.get("row_count"),
+    }
 
 
 @shared_task(

@@ -96,9 +96,13 @@ class ReportViewSet(
         return ReportSerializer
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        serializer = ReportCreateSerializer(data=request.data, context=self.get_serializer_context())
+        serializer = ReportCreateSerializer(
+            data=request.data, context=self.get_serializer_context()
+        )
         serializer.is_valid(raise_exception=True)
-        report = services.request_report(user=request.user, validated=True, **serializer.validated_data)
+        report = services.request_report(
+            user=request.user, validated=True, **serializer.validated_data
+        )
         data = ReportSerializer(report, context=self.get_serializer_context()).data
         location = reverse("django_async_reports:report-detail", kwargs={"pk": report.pk})
         headers = {"Location": request.build_absolute_uri(location)}
@@ -107,16 +111,18 @@ class ReportViewSet(
     @action(detail=False, methods=["get"])
     def types(self, request: Request) -> Response:
         """The registered report types, their columns and parameters."""
-        return Response([
-            {
-                "report_type": g.report_type,
-                "label": g.get_label(),
-                "description": g.description,
-                "columns": g.get_columns(),
-                "parameters": describe_parameters(g),
-            }
-            for g in registry
-        ])
+        return Response(
+            [
+                {
+                    "report_type": g.report_type,
+                    "label": g.get_label(),
+                    "description": g.description,
+                    "columns": g.get_columns(),
+                    "parameters": describe_parameters(g),
+                }
+                for g in registry
+            ]
+        )
 
     @action(detail=False, methods=["get"])
     def recent(self, request: Request) -> Response:
@@ -156,7 +162,9 @@ class ReportViewSet(
             raise Http404("The report file is no longer available.") from None
         extension = report.result_file.name.rsplit(".", 1)[-1]
         response = FileResponse(
-            fh, as_attachment=True, filename=safe_filename(report.title, extension),
+            fh,
+            as_attachment=True,
+            filename=safe_filename(report.title, extension),
             content_type=_content_type(report),
         )
         return response
@@ -167,8 +175,9 @@ class ReportViewSet(
         try:
             services.cancel_report(report)
         except InvalidReportState as exc:
-            return Response({"message": str(exc), "status": report.status},
-                            status=status.HTTP_409_CONFLICT)
+            return Response(
+                {"message": str(exc), "status": report.status}, status=status.HTTP_409_CONFLICT
+            )
         return Response({"message": "Report cancelled.", "status": report.status})
 
     @action(detail=True, methods=["post"])

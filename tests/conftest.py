@@ -61,4 +61,5 @@ def captured_dispatches(monkeypatch):
 
 
 def pytest_report_header(config):
-    return f"async-reports: database {settings.DATABASES['default']['HOST']}, broker {settings.CELERY_BROKER_URL}"
+    host = settings.DATABASES["default"]["HOST"]
+    return f"async-reports: database {host}, broker {settings.CELERY_BROKER_URL}"

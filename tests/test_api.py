@@ -26,10 +26,16 @@ def completed_report(user):
 
 class TestCreate:
     def test_created_with_full_representation(self, auth_client, user, captured_dispatches):
-        response = auth_client.post(URL, {
-            "report_type": "sales", "title": "Q4 Sales Report", "priority": "high",
-            "parameters": {"start_date": "2024-10-01", "end_date": "2024-12-31"},
-        }, format="json")
+        response = auth_client.post(
+            URL,
+            {
+                "report_type": "sales",
+                "title": "Q4 Sales Report",
+                "priority": "high",
+                "parameters": {"start_date": "2024-10-01", "end_date": "2024-12-31"},
+            },
+            format="json",
+        )
         assert response.status_code == 201, response.data
         body = response.json()
         report = Report.objects.get(pk=body["id"])
@@ -40,8 +46,17 @@ class TestCreate:
         assert body["progress"] == 0 and body["download_url"] is None
         assert body["celery_task_id"] == report.celery_task_id
         assert response["Location"].endswith(f"{URL}{report.pk}/")
-        for field in ("created_at", "updated_at", "started_at", "completed_at", "expires_at",
-                      "result_data", "error_message", "retry_count", "progress_message"):
+        for field in (
+            "created_at",
+            "updated_at",
+            "started_at",
+            "completed_at",
+            "expires_at",
+            "result_data",
+            "error_message",
+            "retry_count",
+            "progress_message",
+        ):
             assert field in body
 
     def test_defaults(self, auth_client, captured_dispatches):
@@ -62,17 +77,23 @@ class TestCreate:
             ({"report_type": "numbers", "parameters": {"count": "many"}}, {"parameters"}),
         ],
     )
-    def test_bad_input_is_400_with_field_errors(self, auth_client, payload, errors, captured_dispatches):
+    def test_bad_input_is_400_with_field_errors(
+        self, auth_client, payload, errors, captured_dispatches
+    ):
         response = auth_client.post(URL, payload, format="json")
         assert response.status_code == 400
         assert set(response.json()) == errors
         assert not Report.objects.exists()
 
     def test_generator_errors_are_nested_under_parameters(self, auth_client, captured_dispatches):
-        response = auth_client.post(URL, {
-            "report_type": "sales",
-            "parameters": {"start_date": "2024-12-31", "end_date": "2024-01-01"},
-        }, format="json")
+        response = auth_client.post(
+            URL,
+            {
+                "report_type": "sales",
+                "parameters": {"start_date": "2024-12-31", "end_date": "2024-01-01"},
+            },
+            format="json",
+        )
         assert response.status_code == 400
         assert response.json() == {"parameters": {"end_date": ["Must not be before start_date."]}}
         response = auth_client.post(URL, {"report_type": "sales", "parameters": {}}, format="json")
@@ -89,8 +110,9 @@ class TestCreate:
         assert not Report.objects.exists()
 
     def test_oversized_parameters(self, auth_client):
-        response = auth_client.post(URL, {"report_type": "numbers",
-                                          "parameters": {"text": "x" * 20000}}, format="json")
+        response = auth_client.post(
+            URL, {"report_type": "numbers", "parameters": {"text": "x" * 20000}}, format="json"
+        )
         assert response.status_code == 400
         assert "parameters" in response.json()
 
@@ -107,9 +129,16 @@ class TestList:
         body = auth_client.get(URL).json()
         assert body["count"] == 2
         assert [r["title"] for r in body["results"]] == ["a", "b"]  # newest first
-        assert [r["title"] for r in auth_client.get(URL + "?status=completed").json()["results"]] == ["b"]
-        assert [r["title"] for r in auth_client.get(URL + "?report_type=sales").json()["results"]] == ["a"]
-        assert [r["title"] for r in auth_client.get(URL + "?ordering=title").json()["results"]] == ["a", "b"]
+        assert [
+            r["title"] for r in auth_client.get(URL + "?status=completed").json()["results"]
+        ] == ["b"]
+        assert [
+            r["title"] for r in auth_client.get(URL + "?report_type=sales").json()["results"]
+        ] == ["a"]
+        assert [r["title"] for r in auth_client.get(URL + "?ordering=title").json()["results"]] == [
+            "a",
+            "b",
+        ]
 
     def test_pagination(self, auth_client, user):
         ReportFactory.create_batch(25, user=user)
@@ -166,8 +195,15 @@ class TestDetailActions:
         body = auth_client.get(detail(report, "progress")).json()
         assert body["status"] == "processing"
         assert body["progress"] == 42 and body["message"] == "Processed 42"
-        assert set(body) == {"id", "status", "progress", "message", "started_at",
-                             "completed_at", "updated_at"}
+        assert set(body) == {
+            "id",
+            "status",
+            "progress",
+            "message",
+            "started_at",
+            "completed_at",
+            "updated_at",
+        }
 
     def test_progress_falls_back_to_row(self, auth_client, user):
         report = ReportFactory(user=user, status="processing", progress=10, progress_message="row")
@@ -188,7 +224,10 @@ class TestDetailActions:
         assert response["Content-Disposition"].startswith("attachment; filename=")
         assert response["Content-Disposition"].endswith('.csv"')
         assert b"".join(response.streaming_content).decode().splitlines() == [
-            "n,square,text", "1,1,x", "2,4,x"]
+            "n,square,text",
+            "1,1,x",
+            "2,4,x",
+        ]
         body = auth_client.get(detail(report)).json()
         assert body["download_url"].endswith(detail(report, "download"))
 
@@ -224,7 +263,11 @@ class TestDetailActions:
         body = response.json()
         assert body["id"] != str(report.pk)
         assert (body["report_type"], body["parameters"], body["priority"], body["status"]) == (
-            report.report_type, report.parameters, "high", "pending")
+            report.report_type,
+            report.parameters,
+            "high",
+            "pending",
+        )
 
     def test_regenerate_of_removed_type_is_400(self, auth_client, user):
         report = ReportFactory(user=user, report_type="retired")

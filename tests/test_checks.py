@@ -20,7 +20,9 @@ def test_unknown_key():
 
 
 def test_bad_numbers_and_strings():
-    with override_settings(ASYNC_REPORTS={"MAX_RETRIES": -1, "SOFT_TIME_LIMIT": "600", "QUEUE": ""}):
+    with override_settings(
+        ASYNC_REPORTS={"MAX_RETRIES": -1, "SOFT_TIME_LIMIT": "600", "QUEUE": ""}
+    ):
         assert ids(check_settings()) == [
             "django_async_reports.E002",
             "django_async_reports.E002",

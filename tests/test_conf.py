@@ -22,20 +22,24 @@ def test_override_and_revert():
 
 
 def test_unknown_key_is_rejected_with_the_valid_ones():
-    with override_settings(ASYNC_REPORTS={"QEUE": "x"}):
-        with pytest.raises(ImproperlyConfigured, match="QEUE.*Valid keys"):
-            report_settings.QUEUE  # noqa: B018
+    with (
+        override_settings(ASYNC_REPORTS={"QEUE": "x"}),
+        pytest.raises(ImproperlyConfigured, match=r"QEUE.*Valid keys"),
+    ):
+        report_settings.QUEUE  # noqa: B018
 
 
 def test_import_strings_resolved_lazily():
-    assert report_settings.PERMISSION_CLASSES == [IsAuthenticated]
+    assert [IsAuthenticated] == report_settings.PERMISSION_CLASSES
     with override_settings(
         ASYNC_REPORTS={"PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"]}
     ):
-        assert report_settings.PERMISSION_CLASSES == [AllowAny]
-    with override_settings(ASYNC_REPORTS={"PERMISSION_CLASSES": ["nope.Missing"]}):
-        with pytest.raises(ImproperlyConfigured, match="nope.Missing"):
-            report_settings.PERMISSION_CLASSES  # noqa: B018
+        assert [AllowAny] == report_settings.PERMISSION_CLASSES
+    with (
+        override_settings(ASYNC_REPORTS={"PERMISSION_CLASSES": ["nope.Missing"]}),
+        pytest.raises(ImproperlyConfigured, match=r"nope\.Missing"),
+    ):
+        report_settings.PERMISSION_CLASSES  # noqa: B018
 
 
 def test_time_limit_defaults_to_soft_limit_plus_a_minute():

@@ -21,8 +21,9 @@ def test_throttled_to_interval_and_step(user):
     report = ReportFactory(user=user, status="processing")
     clock = Clock()
     states = []
-    tracker = progress.ProgressTracker(report.pk, 1000, task_state=lambda p, m: states.append(p),
-                                       clock=clock)
+    tracker = progress.ProgressTracker(
+        report.pk, 1000, task_state=lambda p, m: states.append(p), clock=clock
+    )
     for _ in range(100):  # 100 x 5 rows in 0.5 s: no write
         clock.now += 0.005
         assert tracker.advance(5)

@@ -29,11 +29,15 @@ def run_all(report):
 
 
 class TestRequest:
-    def test_creates_pending_row_with_task_id_and_normalised_parameters(self, user, captured_dispatches):
+    def test_creates_pending_row_with_task_id_and_normalised_parameters(
+        self, user, captured_dispatches
+    ):
         report = services.request_report(
-            user=user, report_type="sales",
+            user=user,
+            report_type="sales",
             parameters={"start_date": "2024-12-01", "end_date": "2024-12-31"},
-            title="December", priority="high",
+            title="December",
+            priority="high",
         )
         assert report.status == Report.Status.PENDING
         assert report.priority == "high"
@@ -62,8 +66,9 @@ class TestRequest:
 
     def test_signal_sent(self, user, captured_dispatches):
         received = []
-        signals.report_requested.connect(lambda **kw: received.append(kw["report"]), weak=False,
-                                         dispatch_uid="t")
+        signals.report_requested.connect(
+            lambda **kw: received.append(kw["report"]), weak=False, dispatch_uid="t"
+        )
         try:
             report = services.request_report(user=user, report_type="numbers")
         finally:
@@ -100,7 +105,12 @@ class TestRun:
         assert report.progress == 100
         with report_storage.open(report.result_file.name, "rb") as fh:
             content = fh.read()
-        assert content.decode().splitlines() == ["n,square,text", "1,1,'=cmd", "2,4,'=cmd", "3,9,'=cmd"]
+        assert content.decode().splitlines() == [
+            "n,square,text",
+            "1,1,'=cmd",
+            "2,4,'=cmd",
+            "3,9,'=cmd",
+        ]
         assert report.result_data["row_count"] == 3
         assert report.result_data["file_size"] == len(content)
         assert report.result_data["checksum"] == "sha256:" + hashlib.sha256(content).hexdigest()
@@ -109,8 +119,9 @@ class TestRun:
         assert report.started_at is not None
 
     def test_generator_opt_out_of_neutralisation(self, user):
-        report = ReportFactory(user=user, report_type="raw_text",
-                               parameters={"count": 1, "delay": 0, "text": "=cmd"})
+        report = ReportFactory(
+            user=user, report_type="raw_text", parameters={"count": 1, "delay": 0, "text": "=cmd"}
+        )
         run_all(report)
         with report_storage.open(report.result_file.name, "rb") as fh:
             assert fh.read().decode().splitlines()[1] == "1,1,=cmd"
@@ -118,12 +129,18 @@ class TestRun:
     def test_sales_rows_are_scoped_to_the_requester(self, user, other_user):
         mine = SaleFactory(owner=user)
         SaleFactory(owner=other_user)
-        report = ReportFactory(user=user, report_type="sales",
-                               parameters={"start_date": "2024-01-01", "end_date": "2024-12-31"})
+        report = ReportFactory(
+            user=user,
+            report_type="sales",
+            parameters={"start_date": "2024-01-01", "end_date": "2024-12-31"},
+        )
         run_all(report)
         with report_storage.open(report.result_file.name, "rb") as fh:
             lines = fh.read().decode().splitlines()
-        assert lines == ["sale_id,date,customer,amount", f"{mine.pk},2024-12-01,{mine.customer},10.50"]
+        assert lines == [
+            "sale_id,date,customer,amount",
+            f"{mine.pk},2024-12-01,{mine.customer},10.50",
+        ]
         assert report.result_data["summary"] == {"sales": 1}
 
     def test_file_name_never_uses_user_input_as_a_path(self, user):
@@ -161,9 +178,11 @@ class TestRun:
                 return self.still_processing()
             return real_advance(self, rows)
 
-        with mock.patch.object(progress.ProgressTracker, "advance", advance):
-            with pytest.raises(ReportCancelled):
-                services.generate(claimed)
+        with (
+            mock.patch.object(progress.ProgressTracker, "advance", advance),
+            pytest.raises(ReportCancelled),
+        ):
+            services.generate(claimed)
         report.refresh_from_db()
         assert report.status == Report.Status.CANCELLED
         assert not report.result_file
@@ -181,7 +200,9 @@ class TestRun:
         assert report.status == Report.Status.CANCELLED
 
     def test_row_width_mismatch_is_a_clear_error(self, user, monkeypatch):
-        monkeypatch.setattr("tests.testapp.reports.NumbersReport.rows", lambda self, p: iter([(1,)]))
+        monkeypatch.setattr(
+            "tests.testapp.reports.NumbersReport.rows", lambda self, p: iter([(1,)])
+        )
         report = ReportFactory(user=user)
         with pytest.raises(ValueError, match="1 values for 3 columns"):
             services.generate(services.claim_report(report.pk))
@@ -220,7 +241,12 @@ class TestRetryAndRegenerate:
         new = services.regenerate_report(report)
         assert new.pk != report.pk
         assert (new.report_type, new.title, new.parameters, new.priority, new.send_email) == (
-            report.report_type, report.title, report.parameters, report.priority, True)
+            report.report_type,
+            report.title,
+            report.parameters,
+            report.priority,
+            True,
+        )
         assert new.status == Report.Status.PENDING
 
 
@@ -228,8 +254,9 @@ class TestFailureAndNotification:
     def test_fail_report_is_terminal_and_notifies_once(self, user):
         report = ReportFactory(user=user, send_email=True, status="processing")
         failed = []
-        signals.report_failed.connect(lambda **kw: failed.append(kw["error"]), weak=False,
-                                      dispatch_uid="f")
+        signals.report_failed.connect(
+            lambda **kw: failed.append(kw["error"]), weak=False, dispatch_uid="f"
+        )
         try:
             assert services.fail_report(report.pk, "Timeout") is not None
             assert services.fail_report(report.pk, "again") is None
@@ -253,7 +280,10 @@ class TestFailureAndNotification:
     @override_settings(ASYNC_REPORTS={"BASE_URL": "https://reports.example.com/"})
     def test_email_link_is_absolute_with_base_url(self, user):
         report = run_all(ReportFactory(user=user, send_email=True))
-        assert f"https://reports.example.com/api/v1/reports/{report.pk}/download/" in mail.outbox[0].body
+        assert (
+            f"https://reports.example.com/api/v1/reports/{report.pk}/download/"
+            in mail.outbox[0].body
+        )
 
     def test_no_email_unless_asked(self, user):
         run_all(ReportFactory(user=user))

@@ -12,7 +12,7 @@ from django_async_reports.writers.csv import neutralize_cell
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
         ("+1+2", "'+1+2"),
         ("-cmd", "'-cmd"),
         ("@SUM(A1)", "'@SUM(A1)"),
@@ -42,7 +42,7 @@ def write(rows, **kwargs):
 
 
 def test_csv_is_utf8_with_header_and_native_values():
-    data = write([(1, "Zoë, \"quoted\"", Decimal("2.50")), (2, datetime.date(2024, 1, 2), None)])
+    data = write([(1, 'Zoë, "quoted"', Decimal("2.50")), (2, datetime.date(2024, 1, 2), None)])
     text = data.decode("utf-8")
     assert list(csv.reader(io.StringIO(text))) == [
         ["a", "b", "c"],

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,12 +31,37 @@ def purge_queues() -> None:
             bound.purge()
 
 
+def queue_message_counts() -> dict[str, int]:
+    """Ready (undelivered) messages per test queue, read with a passive declare."""
+    from kombu import Connection
+
+    from django_async_reports.routing import report_queues
+
+    counts = {}
+    with Connection(settings.CELERY_BROKER_URL) as conn:
+        channel = conn.default_channel
+        for queue in report_queues():
+            _, message_count, _ = channel.queue_declare(queue=queue.name, passive=True)
+            counts[queue.name] = message_count
+    return counts
+
+
 @contextmanager
-def celery_worker(*, concurrency: int = 2, name: str = "w1", extra_args: tuple[str, ...] = ()):
-    """A ``celery worker`` subprocess on the test queues, pointed at the test database."""
+def celery_worker(
+    *,
+    concurrency: int = 2,
+    name: str = "w1",
+    extra_args: tuple[str, ...] = (),
+    env: Mapping[str, str] | None = None,
+):
+    """A ``celery worker`` subprocess on the test queues, pointed at the test database.
+
+    ``env`` adds variables to the worker's environment (the e-mail backend and
+    its folder, for instance: locmem mail does not cross processes).
+    """
     from django_async_reports.conf import report_settings
 
-    env = dict(os.environ)
+    env = {**os.environ, **(env or {})}
     env["ASYNC_REPORTS_TEST_DB_NAME"] = connection.settings_dict["NAME"]
     env["ASYNC_REPORTS_TEST_MEDIA_ROOT"] = str(settings.MEDIA_ROOT)
     env["DJANGO_SETTINGS_MODULE"] = "tests.settings"
@@ -45,12 +71,27 @@ def celery_worker(*, concurrency: int = 2, name: str = "w1", extra_args: tuple[s
     log_path.parent.mkdir(exist_ok=True)
     log = open(log_path, "wb")  # noqa: SIM115  (kept open for the process's life)
     cmd = [
-        sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker",
-        "-Q", queues, "-c", str(concurrency), "-n", f"{name}@%h",
-        "--loglevel", "INFO", "--without-gossip", "--without-mingle", *extra_args,
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "tests.celery_app",
+        "worker",
+        "-Q",
+        queues,
+        "-c",
+        str(concurrency),
+        "-n",
+        f"{name}@%h",
+        "--loglevel",
+        "INFO",
+        "--without-gossip",
+        "--without-mingle",
+        *extra_args,
     ]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         _wait_ready(proc, log_path)
         yield proc

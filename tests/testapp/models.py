@@ -9,3 +9,6 @@ class Sale(models.Model):
     customer = models.CharField(max_length=100)
     amount = models.DecimalField(max_digits=10, decimal_places=2)
     sold_on = models.DateField()
+
+    def __str__(self) -> str:
+        return f"{self.customer} {self.amount}"
