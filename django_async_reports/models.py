@@ -93,6 +93,7 @@ class Report(models.Model):
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["status"], name="async_report_status_idx"),
+            models.Index(fields=["report_type"], name="async_report_type_idx"),
             models.Index(fields=["user", "status"], name="async_report_user_status_idx"),
             models.Index(fields=["expires_at"], name="async_report_expires_idx"),
             models.Index(fields=["user", "-created_at"], name="async_report_user_created_idx"),

@@ -172,6 +172,25 @@ def cancel_report(report: Report) -> Report:
     return report
 
 
+def delete_report(report: Report) -> None:
+    """Delete a report row and, once that is committed, its file.
+
+    An active report is cancelled first so a running worker stops at its next
+    progress check instead of writing a file nobody can reach.
+    """
+    if report.is_active:
+        try:
+            cancel_report(report)
+        except InvalidReportState:
+            report.refresh_from_db()
+    name = report.result_file.name
+    report_id = report.pk
+    with transaction.atomic():
+        Report.objects.filter(pk=report_id).delete()
+        transaction.on_commit(lambda: _delete_file(name))
+    progress.delete_cache(report_id)
+
+
 # -- running (called by the tasks) -----------------------------------------------
 def claim_report(report_id: Any, *, redelivered: bool = False) -> Report | None:
     """Move a pending report to processing; None when there is nothing to run.

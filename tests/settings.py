@@ -58,7 +58,7 @@ DATABASES = {
         "USER": os.environ.get("PGUSER", "postgres"),
         "HOST": os.environ.get("PGHOST", "127.0.0.1"),
         "PORT": os.environ.get("PGPORT", "5432"),
-        "TEST": {"NAME": "test_async_reports"},
+        "TEST": {"NAME": os.environ.get("ASYNC_REPORTS_TEST_DB_TEST_NAME", "test_async_reports")},
     }
 }
 
@@ -73,7 +73,8 @@ CACHES = {
 
 STATIC_URL = "/static/"
 MEDIA_ROOT = os.environ.get(
-    "ASYNC_REPORTS_TEST_MEDIA_ROOT", os.path.join(tempfile.gettempdir(), "async-reports-tests-media")
+    "ASYNC_REPORTS_TEST_MEDIA_ROOT",
+    os.path.join(tempfile.gettempdir(), "async-reports-tests-media"),
 )
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -82,6 +83,11 @@ STORAGES = {
 
 EMAIL_BACKEND = os.environ.get(
     "ASYNC_REPORTS_TEST_EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend"
+)
+# The end-to-end tests run workers with the file-based backend writing here.
+EMAIL_FILE_PATH = os.environ.get(
+    "ASYNC_REPORTS_TEST_EMAIL_FILE_PATH",
+    os.path.join(tempfile.gettempdir(), "async-reports-tests-mail"),
 )
 DEFAULT_FROM_EMAIL = "reports@example.com"
 

@@ -295,3 +295,27 @@ class TestFailureAndNotification:
         report.refresh_from_db()
         assert (report.status, report.retry_count) == ("pending", 1)
         assert not services.schedule_retry(report.pk, "again")  # no longer processing
+
+
+@pytest.mark.django_db(transaction=True)
+class TestDelete:
+    def test_delete_removes_row_and_file_after_commit(self, user):
+        report = run_all(ReportFactory(user=user))
+        name = report.result_file.name
+        assert report_storage.exists(name)
+        services.delete_report(report)
+        assert not Report.objects.filter(pk=report.pk).exists()
+        assert not report_storage.exists(name)
+
+    def test_delete_active_report_cancels_it_first(self, user):
+        report = ReportFactory(user=user, status="processing")
+        cancelled = []
+        signals.report_cancelled.connect(
+            lambda **kw: cancelled.append(kw["report"].pk), weak=False, dispatch_uid="d"
+        )
+        try:
+            services.delete_report(report)
+        finally:
+            signals.report_cancelled.disconnect(dispatch_uid="d")
+        assert cancelled == [report.pk]
+        assert not Report.objects.filter(pk=report.pk).exists()
