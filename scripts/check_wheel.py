@@ -9,6 +9,7 @@ from pathlib import Path
 REQUIRED = [
     "django_async_reports/py.typed",
     "django_async_reports/migrations/0001_initial.py",
+    "django_async_reports/static/django_async_reports/admin.css",
     "django_async_reports/templates/django_async_reports/email/report_completed_subject.txt",
     "django_async_reports/templates/django_async_reports/email/report_completed_body.txt",
     "django_async_reports/templates/django_async_reports/email/report_failed_subject.txt",

@@ -98,10 +98,13 @@ REST_FRAMEWORK = {
     ],
 }
 
+# ASYNC_REPORTS_TEST_* variables let two suites share one machine's services.
+QUEUE_PREFIX = os.environ.get("ASYNC_REPORTS_TEST_QUEUE_PREFIX", "test")
+
 # Queues of their own, so a developer's demo never feeds the test workers.
 ASYNC_REPORTS = {
-    "QUEUE": "test_reports",
-    "HIGH_PRIORITY_QUEUE": "test_reports_high_priority",
+    "QUEUE": f"{QUEUE_PREFIX}_reports",
+    "HIGH_PRIORITY_QUEUE": f"{QUEUE_PREFIX}_reports_high_priority",
     "RETRY_COUNTDOWN": 0,
     "PROGRESS_INTERVAL": 0.2,
     "CANCEL_CHECK_INTERVAL": 0.2,

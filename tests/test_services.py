@@ -4,6 +4,7 @@ import hashlib
 from unittest import mock
 
 import pytest
+from django.conf import settings
 from django.core import mail
 from django.test import override_settings
 from rest_framework.exceptions import ValidationError
@@ -88,7 +89,7 @@ def test_dispatch_happens_after_commit_with_the_stored_task_id(user, monkeypatch
     assert len(sent) == 1
     first = sent[0].tasks[0]
     assert first.options["task_id"] == report.celery_task_id
-    assert first.options["queue"] == "test_reports_high_priority"
+    assert first.options["queue"] == settings.ASYNC_REPORTS["HIGH_PRIORITY_QUEUE"]
     assert first.args == (str(report.pk),)
     assert [t.task for t in sent[0].tasks] == [
         "django_async_reports.generate_report",
