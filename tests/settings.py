@@ -22,7 +22,6 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
-    "django_celery_beat",
     "django_async_reports",
     "tests.testapp",
 ]
