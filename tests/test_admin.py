@@ -250,6 +250,7 @@ def test_completed_report_links_to_a_download_any_staff_can_use(admin_client, ot
     assert response["Content-Disposition"] == 'attachment; filename="monthly-sales.csv"'
     assert response["Content-Type"].startswith("text/csv")
     assert b"".join(response.streaming_content) == b"n,square\r\n1,1\r\n"
+    response.close()
     assert admin_client.post(download_url(report)).status_code == 405
 
 

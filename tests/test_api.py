@@ -228,6 +228,7 @@ class TestDetailActions:
             "1,1,x",
             "2,4,x",
         ]
+        response.close()
         body = auth_client.get(detail(report)).json()
         assert body["download_url"].endswith(detail(report, "download"))
 
