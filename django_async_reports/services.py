@@ -304,6 +304,7 @@ def post_process(report_id: Any) -> Report | None:
     updated = Report.objects.filter(pk=report.pk, status=Status.PROCESSING).update(
         status=Status.COMPLETED,
         result_data=result_data,
+        error_message="",  # an earlier attempt's error no longer applies
         progress=100,
         progress_message="Completed",
         completed_at=now,
