@@ -21,6 +21,7 @@ def test_transient_failure_is_retried_and_completes(worker, alice):
 
     assert done["status"] == "completed", done["error_message"]
     assert done["retry_count"] == 1
+    assert done["error_message"] == ""  # the failed attempt's error no longer applies
     assert done["result_data"]["row_count"] == 1
     assert cache.get(f"flaky:{key}") == 2  # two runs: the failed one and the retry
     assert alice.get(f"{rid}/download/").content == b"attempt\r\n2\r\n"
