@@ -37,7 +37,15 @@ PERMANENT_ERRORS = (ValidationError, NotRegistered, ValueError, TypeError, Looku
 def generate_report(self: Any, report_id: str) -> dict[str, Any]:
     """Generate a report's file, with progress, cancellation, retries and a timeout."""
     redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
-    report = services.claim_report(report_id, redelivered=redelivered)
+    try:
+        report = services.claim_report(report_id, redelivered=redelivered)
+    except Exception as exc:
+        # The database is unreachable: the report is still pending, try again later.
+        raise self.retry(
+            exc=exc,
+            countdown=report_settings.RETRY_COUNTDOWN,
+            max_retries=int(report_settings.MAX_RETRIES),
+        ) from exc
     if report is None:
         logger.info("Report %s is not pending; nothing to do.", report_id)
         return {"report_id": report_id, "status": "skipped"}
