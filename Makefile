@@ -20,6 +20,7 @@ lint:
 	$(BIN)/mypy
 
 tox:
+	$(BIN)/python -m pip install --quiet "tox>=4.2"
 	$(BIN)/tox
 
 clean:

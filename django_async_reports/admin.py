@@ -27,10 +27,10 @@ from django.utils.translation import ngettext
 from rest_framework.exceptions import ValidationError as ParametersInvalid
 
 from . import services
-from .exceptions import InvalidReportState, NotRegistered
+from .exceptions import InvalidReportState, NotRegistered, ReportDispatchError
 from .models import Report
 from .registry import registry
-from .storage import report_storage, safe_filename
+from .storage import download_filename, report_storage
 from .writers import get_writer_class
 
 
@@ -291,7 +291,7 @@ class ReportAdmin(admin.ModelAdmin):
         return FileResponse(
             fh,
             as_attachment=True,
-            filename=safe_filename(report.title, extension),
+            filename=download_filename(report),
             content_type=content_type,
         )
 
@@ -316,6 +316,9 @@ class ReportAdmin(admin.ModelAdmin):
                 done.append((report, operation(report)))
             except errors as exc:
                 skipped.append((report, exc))
+            except ReportDispatchError as exc:
+                # Saved, but the broker refused it: the service marked it failed.
+                self.message_user(request, str(exc), messages.ERROR)
         return done, skipped
 
     def _message_skipped(

@@ -37,6 +37,19 @@ def configure_celery(app: Any, *, prefetch_multiplier: int | None = 1) -> None:
     reserve one message per process, which priorities need to take effect;
     pass ``None`` to leave the host's value alone.
     """
+    if app.configured:
+        _apply(app, prefetch_multiplier)
+    else:
+        # Reading app.conf now would load Django's settings in the middle of
+        # their own import (config/__init__.py imports the Celery app): wait
+        # until Celery loads its configuration.
+        def on_configured(sender: Any, **kwargs: Any) -> None:
+            _apply(sender, prefetch_multiplier)
+
+        app.on_after_configure.connect(on_configured, weak=False)
+
+
+def _apply(app: Any, prefetch_multiplier: int | None) -> None:
     conf = app.conf
     ours = report_queues()
     our_names = {q.name for q in ours}

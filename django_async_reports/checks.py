@@ -10,13 +10,17 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .conf import DEFAULTS, SETTINGS_NAME, report_settings
 
-_POSITIVE_NUMBERS = (
+# Zero is a valid value for these (no retry, no delay, write at every chunk)...
+_NON_NEGATIVE_NUMBERS = (
     "MAX_RETRIES",
     "RETRY_COUNTDOWN",
-    "SOFT_TIME_LIMIT",
-    "RETENTION_SECONDS",
     "PROGRESS_INTERVAL",
     "CANCEL_CHECK_INTERVAL",
+)
+# ...but not for these.
+_POSITIVE_NUMBERS = (
+    "SOFT_TIME_LIMIT",
+    "RETENTION_SECONDS",
     "PAGE_SIZE",
     "MAX_PAGE_SIZE",
     "RECENT_LIMIT",
@@ -52,12 +56,18 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     def value(name: str) -> Any:
         return user.get(name, DEFAULTS[name])
 
-    for name in _POSITIVE_NUMBERS:
-        v = value(name)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-            errors.append(
-                _error(f"{SETTINGS_NAME}[{name!r}] must be a number >= 0, not {v!r}.", "E002")
-            )
+    for names, minimum, words in (
+        (_NON_NEGATIVE_NUMBERS, 0, ">= 0"),
+        (_POSITIVE_NUMBERS, 1e-9, "> 0"),
+    ):
+        for name in names:
+            v = value(name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < minimum:
+                errors.append(
+                    _error(
+                        f"{SETTINGS_NAME}[{name!r}] must be a number {words}, not {v!r}.", "E002"
+                    )
+                )
     for name in _NON_EMPTY_STRINGS:
         v = value(name)
         if not isinstance(v, str) or not v.strip():

@@ -44,7 +44,7 @@ DEFAULTS: dict[str, Any] = {
     "CACHE_KEY_PREFIX": "async_reports",
     "PROGRESS_CACHE_TIMEOUT": 24 * 3600,
     # Progress is written at most every PROGRESS_INTERVAL seconds, and only
-    # when it moved by PROGRESS_STEP percent (or the message changed).
+    # when it moved by PROGRESS_STEP percent (always when the total is unknown).
     "PROGRESS_INTERVAL": 1.0,
     "PROGRESS_STEP": 1,
     # How often the running generator looks at the persisted cancel flag.

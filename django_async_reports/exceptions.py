@@ -25,6 +25,13 @@ class InvalidReportState(AsyncReportsError, ValueError):
     """The requested transition does not apply to the report's current status."""
 
 
+class ReportDispatchError(AsyncReportsError, ConnectionError):
+    """The report was saved but its task could not be sent to the broker.
+
+    The report is marked failed with the broker's error, so it can be retried.
+    """
+
+
 class ReportCancelled(AsyncReportsError):
     """Raised inside a running generation when the report was cancelled meanwhile."""
 

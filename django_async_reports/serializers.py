@@ -71,9 +71,7 @@ class ReportCreateSerializer(serializers.Serializer):
 
     report_type = serializers.CharField(max_length=64)
     title = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
-    priority = serializers.ChoiceField(
-        choices=Report.Priority.choices, default="normal"
-    )
+    priority = serializers.ChoiceField(choices=Report.Priority.choices, default="normal")
     parameters = serializers.JSONField(required=False, default=dict)
     send_email = serializers.BooleanField(required=False, default=False)
 

@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from . import progress, signals
 from .conf import report_settings
-from .exceptions import InvalidReportState, ReportCancelled
+from .exceptions import InvalidReportState, ReportCancelled, ReportDispatchError
 from .models import Report
 from .registry import registry
 from .routing import ensure_declared, route_for_priority
@@ -81,7 +81,8 @@ def request_report(
             celery_task_id=str(uuid.uuid4()),
             progress_message="Queued",
         )
-        transaction.on_commit(lambda: dispatch(report))
+        dispatch_errors = _dispatch_on_commit(report)
+    _raise_dispatch_error(report, dispatch_errors)
     signals.report_requested.send(sender=Report, report=report)
     return report
 
@@ -105,6 +106,34 @@ def dispatch(report: Report) -> None:
         | send_report_notification.si(report_id).set(**route)
     )
     workflow.apply_async()
+
+
+def _dispatch_on_commit(report: Report) -> list[Exception]:
+    """Dispatch once committed; a broker error fails the report instead of orphaning it.
+
+    Returns the list the errors are appended to (filled when the commit happens,
+    which is at once unless an outer transaction is open).
+    """
+    errors: list[Exception] = []
+
+    def send() -> None:
+        try:
+            dispatch(report)
+        except Exception as exc:
+            logger.exception("Could not queue report %s", report.pk)
+            fail_report(report.pk, f"Could not queue the report: {exc}")
+            report.refresh_from_db()
+            errors.append(exc)
+
+    transaction.on_commit(send)
+    return errors
+
+
+def _raise_dispatch_error(report: Report, errors: list[Exception]) -> None:
+    if errors:
+        raise ReportDispatchError(
+            f"Report {report.pk} was saved but could not be queued: {errors[0]}"
+        ) from errors[0]
 
 
 def regenerate_report(report: Report, *, user: Any = None) -> Report:
@@ -144,7 +173,8 @@ def retry_report(report: Report) -> Report:
             )
         report.refresh_from_db()
         progress.delete_cache(report.pk)
-        transaction.on_commit(lambda: dispatch(report))
+        dispatch_errors = _dispatch_on_commit(report)
+    _raise_dispatch_error(report, dispatch_errors)
     return report
 
 
@@ -161,6 +191,7 @@ def cancel_report(report: Report) -> Report:
         status=Status.CANCELLED,
         progress_message="Cancelled",
         completed_at=now,
+        expires_at=now + timedelta(seconds=int(report_settings.RETENTION_SECONDS)),
         updated_at=now,
     )
     report.refresh_from_db()
@@ -353,8 +384,25 @@ def fail_report(report_id: Any, error: str) -> Report | None:
     Report.objects.filter(pk=report_id).update(result_file="")
     progress.write_cache(report_id, status=Status.FAILED, message="Failed")
     report.refresh_from_db()
-    notify(report)
+    try:
+        notify(report)
+    except Exception:
+        # Hand the e-mail to the notification task, which retries it, rather
+        # than hide the error that failed the report.
+        logger.warning(
+            "Could not notify about failed report %s now; queueing it.", report_id, exc_info=True
+        )
+        transaction.on_commit(lambda: _queue_notification(report))
     return report
+
+
+def _queue_notification(report: Report) -> None:
+    from .tasks import send_report_notification
+
+    ensure_declared(send_report_notification.app)
+    send_report_notification.apply_async(
+        args=(str(report.pk),), **route_for_priority(report.priority)
+    )
 
 
 def notify(report: Report) -> bool:
@@ -372,10 +420,6 @@ def notify(report: Report) -> bool:
     )
     if not claimed:
         return False
-    if report.status == Status.COMPLETED:
-        signals.report_completed.send(sender=Report, report=report)
-    else:
-        signals.report_failed.send(sender=Report, report=report, error=report.error_message)
     if report.send_email:
         try:
             send_report_email(report)
@@ -383,6 +427,22 @@ def notify(report: Report) -> bool:
             # Give the claim back so a retry of the step can send it.
             Report.objects.filter(pk=report.pk).update(notified_at=None)
             raise
+    # Receivers run once, after the e-mail went out; one that raises is logged
+    # and never keeps the others (or a retry) from running.
+    if report.status == Status.COMPLETED:
+        responses = signals.report_completed.send_robust(sender=Report, report=report)
+    else:
+        responses = signals.report_failed.send_robust(
+            sender=Report, report=report, error=report.error_message
+        )
+    for receiver, response in responses:
+        if isinstance(response, Exception):
+            logger.error(
+                "Receiver %r of the report signal raised for report %s",
+                receiver,
+                report.pk,
+                exc_info=response,
+            )
     return True
 
 

@@ -42,6 +42,12 @@ def safe_filename(title: str, extension: str) -> str:
     return f"{slug}.{extension}"
 
 
+def download_filename(report: Any) -> str:
+    """The name a downloaded file gets: the stored file's own, server-made, name."""
+    name = report.result_file.name or ""
+    return name.rsplit("/", 1)[-1] or safe_filename(report.title, "csv")
+
+
 def report_file_name(user_id: Any, report_id: uuid.UUID, title: str, extension: str) -> str:
     """Server-generated key ``<prefix>/<user id>/<report id>/<slug>.<ext>``."""
     prefix = report_settings.STORAGE_PREFIX.strip("/")

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery import shared_task
-from celery.exceptions import SoftTimeLimitExceeded
+from celery import Task, shared_task
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from rest_framework.exceptions import ValidationError
 
 from . import services
@@ -24,8 +24,28 @@ logger = logging.getLogger(__name__)
 PERMANENT_ERRORS = (ValidationError, NotRegistered, ValueError, TypeError, LookupError)
 
 
+class ReportTask(Task):
+    """Fails the report when Celery gives up on the task outside its body.
+
+    A hard time limit kills the worker process: the body never sees it, but
+    Celery calls ``on_failure`` in the main process. ``fail_report`` only acts
+    on active reports, so failures already handled in the body are untouched.
+    """
+
+    def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        report_id = (args or [None])[0] or (kwargs or {}).get("report_id")
+        if report_id is None:
+            return
+        message = "Timeout" if isinstance(exc, TimeLimitExceeded) else _describe(exc)
+        try:
+            services.fail_report(report_id, message)
+        except Exception:
+            logger.exception("Could not mark report %s failed after %r", report_id, exc)
+
+
 @shared_task(
     bind=True,
+    base=ReportTask,
     name="django_async_reports.generate_report",
     max_retries=3,
     default_retry_delay=60,
@@ -91,6 +111,7 @@ def generate_report(self: Any, report_id: str) -> dict[str, Any]:
 
 @shared_task(
     bind=True,
+    base=ReportTask,
     name="django_async_reports.post_process_report",
     max_retries=3,
     default_retry_delay=10,

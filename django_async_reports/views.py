@@ -17,14 +17,12 @@ from rest_framework.response import Response
 
 from . import progress, services
 from .conf import report_settings
-from .exceptions import InvalidReportState
+from .exceptions import InvalidReportState, ReportDispatchError
 from .filters import ReportFilter
 from .models import Report
 from .registry import registry
 from .serializers import ReportCreateSerializer, ReportSerializer
-from .storage import report_storage, safe_filename
-
-UUID_PATTERN = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+from .storage import download_filename, report_storage
 
 
 class ReportPagination(PageNumberPagination):
@@ -75,7 +73,6 @@ class ReportViewSet(
     filterset_class = ReportFilter
     ordering_fields = ["created_at", "updated_at", "completed_at", "status", "priority", "title"]
     ordering = ["-created_at"]
-    lookup_value_regex = UUID_PATTERN
 
     def get_permissions(self) -> list[Any]:
         return [cls() for cls in report_settings.PERMISSION_CLASSES]
@@ -100,9 +97,12 @@ class ReportViewSet(
             data=request.data, context=self.get_serializer_context()
         )
         serializer.is_valid(raise_exception=True)
-        report = services.request_report(
-            user=request.user, validated=True, **serializer.validated_data
-        )
+        try:
+            report = services.request_report(
+                user=request.user, validated=True, **serializer.validated_data
+            )
+        except ReportDispatchError as exc:
+            return _queue_unavailable(exc)
         data = ReportSerializer(report, context=self.get_serializer_context()).data
         location = reverse("django_async_reports:report-detail", kwargs={"pk": report.pk})
         headers = {"Location": request.build_absolute_uri(location)}
@@ -160,11 +160,10 @@ class ReportViewSet(
             fh = report_storage.open(report.result_file.name, "rb")
         except FileNotFoundError:
             raise Http404("The report file is no longer available.") from None
-        extension = report.result_file.name.rsplit(".", 1)[-1]
         response = FileResponse(
             fh,
             as_attachment=True,
-            filename=safe_filename(report.title, extension),
+            filename=download_filename(report),
             content_type=_content_type(report),
         )
         return response
@@ -195,8 +194,22 @@ class ReportViewSet(
             new = services.regenerate_report(report, user=request.user)
         except ValidationError as exc:
             raise ValidationError({"parameters": exc.detail}) from exc
+        except ReportDispatchError as exc:
+            return _queue_unavailable(exc)
         data = ReportSerializer(new, context=self.get_serializer_context()).data
         return Response(data, status=status.HTTP_201_CREATED)
+
+
+def _queue_unavailable(exc: ReportDispatchError) -> Response:
+    """503: the request was saved (and marked failed), but the broker refused it."""
+    return Response(
+        {
+            "detail": "The report queue is unavailable; the report was saved as failed. "
+            "Try again shortly."
+        },
+        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": "30"},
+    )
 
 
 def _content_type(report: Report) -> str:

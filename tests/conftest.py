@@ -63,3 +63,10 @@ def captured_dispatches(monkeypatch):
 def pytest_report_header(config):
     host = settings.DATABASES["default"]["HOST"]
     return f"async-reports: database {host}, broker {settings.CELERY_BROKER_URL}"
+
+
+def close_streamed_file(response):
+    """Close a FileResponse's file without ``response.close()``, which would also
+    send request_finished and close the test's database connection."""
+    for closer in response._resource_closers:
+        closer()

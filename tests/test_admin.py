@@ -14,6 +14,7 @@ from django.utils.html import escape
 from django_async_reports.admin import ReportAdmin
 from django_async_reports.models import Report
 from django_async_reports.storage import report_storage
+from tests.conftest import close_streamed_file
 from tests.factories import ReportFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -250,7 +251,7 @@ def test_completed_report_links_to_a_download_any_staff_can_use(admin_client, ot
     assert response["Content-Disposition"] == 'attachment; filename="monthly-sales.csv"'
     assert response["Content-Type"].startswith("text/csv")
     assert b"".join(response.streaming_content) == b"n,square\r\n1,1\r\n"
-    response.close()
+    close_streamed_file(response)
     assert admin_client.post(download_url(report)).status_code == 405
 
 
@@ -284,7 +285,9 @@ def test_download_needs_staff_with_view_permission(client, user, other_user):
     assert client.get(download_url(report)).status_code == 403
 
     user.user_permissions.add(Permission.objects.get(codename="view_report"))
-    assert client.get(download_url(report)).status_code == 200
+    response = client.get(download_url(report))
+    assert response.status_code == 200
+    close_streamed_file(response)
 
 
 # -- permissions -----------------------------------------------------------------

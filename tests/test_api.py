@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from django_async_reports import progress, services
 from django_async_reports.models import Report
+from tests.conftest import close_streamed_file
 from tests.factories import ReportFactory
 
 pytestmark = pytest.mark.django_db
@@ -186,8 +187,10 @@ class TestDetailActions:
         assert api_client.get(detail(report)).status_code == 401
         assert api_client.post(detail(report, "cancel")).status_code == 401
 
-    def test_not_a_uuid_is_404(self, auth_client):
-        assert auth_client.get(URL + "123/").status_code == 404
+    def test_not_a_uuid_is_a_json_404(self, auth_client):
+        response = auth_client.get(URL + "123/")
+        assert response.status_code == 404
+        assert response["Content-Type"] == "application/json"
 
     def test_progress_prefers_cache_while_running(self, auth_client, user):
         report = ReportFactory(user=user, status="processing", progress=10, progress_message="row")
@@ -228,7 +231,7 @@ class TestDetailActions:
             "1,1,x",
             "2,4,x",
         ]
-        response.close()
+        close_streamed_file(response)
         body = auth_client.get(detail(report)).json()
         assert body["download_url"].endswith(detail(report, "download"))
 

@@ -61,3 +61,10 @@ def test_locmem_cache_warns_outside_debug():
 def test_bad_import_string():
     with override_settings(ASYNC_REPORTS={"AUTHENTICATION_CLASSES": ["no.such.Class"]}):
         assert ids(check_settings()) == ["django_async_reports.E010"]
+
+
+def test_zero_is_refused_where_it_makes_no_sense_and_allowed_elsewhere():
+    with override_settings(ASYNC_REPORTS={"PAGE_SIZE": 0, "SOFT_TIME_LIMIT": 0}):
+        assert ids(check_settings()) == ["django_async_reports.E002"] * 2
+    with override_settings(ASYNC_REPORTS={"MAX_RETRIES": 0, "RETRY_COUNTDOWN": 0}):
+        assert check_settings() == []

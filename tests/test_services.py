@@ -320,3 +320,71 @@ class TestDelete:
             signals.report_cancelled.disconnect(dispatch_uid="d")
         assert cancelled == [report.pk]
         assert not Report.objects.filter(pk=report.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+class TestDispatchFailure:
+    def test_broker_down_marks_report_failed_and_raises(self, user, monkeypatch):
+        from kombu.exceptions import OperationalError
+
+        from django_async_reports.exceptions import ReportDispatchError
+
+        def refuse(report):
+            raise OperationalError("[Errno 111] Connection refused")
+
+        monkeypatch.setattr("django_async_reports.services.dispatch", refuse)
+        with pytest.raises(ReportDispatchError, match="could not be queued"):
+            services.request_report(user=user, report_type="numbers")
+        report = Report.objects.get()
+        assert report.status == Report.Status.FAILED
+        assert "Connection refused" in report.error_message
+
+    def test_api_answers_503_and_keeps_the_row(self, user, auth_client, monkeypatch):
+        from kombu.exceptions import OperationalError
+
+        def refuse(report):
+            raise OperationalError("Connection refused")
+
+        monkeypatch.setattr("django_async_reports.services.dispatch", refuse)
+        response = auth_client.post("/api/v1/reports/", {"report_type": "numbers"}, format="json")
+        assert response.status_code == 503
+        assert response["Retry-After"] == "30"
+        assert "unavailable" in response.json()["detail"]
+        assert Report.objects.get().status == Report.Status.FAILED
+
+
+def test_a_raising_signal_receiver_does_not_block_the_email(user, db):
+    def broken_receiver(**kwargs):
+        raise RuntimeError("receiver bug")
+
+    signals.report_completed.connect(broken_receiver, weak=False, dispatch_uid="broken")
+    try:
+        report = run_all(ReportFactory(user=user, send_email=True))
+    finally:
+        signals.report_completed.disconnect(dispatch_uid="broken")
+    assert report.notified_at is not None
+    assert len(mail.outbox) == 1
+
+
+def test_failed_email_is_queued_for_retry_without_hiding_the_failure(user, db, monkeypatch):
+    queued = []
+    monkeypatch.setattr("django_async_reports.services._queue_notification", queued.append)
+
+    def smtp_down(report):
+        raise ConnectionRefusedError("smtp down")
+
+    monkeypatch.setattr("django_async_reports.notifications.send_report_email", smtp_down)
+    report = ReportFactory(user=user, status="processing", send_email=True)
+    from django.test import TestCase
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        services.fail_report(report.pk, "boom")
+    report.refresh_from_db()
+    assert report.status == "failed" and report.notified_at is None
+    assert [r.pk for r in queued] == [report.pk]
+
+
+def test_cancelled_reports_expire(user, db):
+    report = ReportFactory(user=user)
+    services.cancel_report(report)
+    assert report.expires_at is not None

@@ -12,7 +12,7 @@ from tests.factories import ReportFactory
 pytestmark = pytest.mark.django_db
 
 
-def test_unreachable_database_at_claim_is_retried_and_report_stays_pending(user):
+def test_unreachable_database_at_claim_is_retried_then_fails_the_report(user):
     report = ReportFactory(user=user)
     with mock.patch(
         "django_async_reports.services.claim_report", side_effect=OperationalError("down")
@@ -20,8 +20,10 @@ def test_unreachable_database_at_claim_is_retried_and_report_stays_pending(user)
         result = tasks.generate_report.apply(args=[str(report.pk)])
     assert claim.call_count == 4  # the first try and MAX_RETRIES retries
     assert isinstance(result.result, OperationalError)
+    # Retries exhausted: on_failure marks it failed (here the database is back).
     report.refresh_from_db()
-    assert report.status == Report.Status.PENDING
+    assert report.status == Report.Status.FAILED
+    assert report.error_message == "OperationalError: down"
 
 
 def test_finished_report_is_skipped(user):
@@ -50,3 +52,21 @@ def test_chain_steps_in_process(user):
     assert tasks.send_report_notification.apply(args=[str(report.pk)]).result["notified"] is True
     # A redelivered notification step notifies no one twice.
     assert tasks.send_report_notification.apply(args=[str(report.pk)]).result["notified"] is False
+
+
+def test_hard_time_limit_fails_the_report(user):
+    from celery.exceptions import TimeLimitExceeded
+
+    report = ReportFactory(user=user, status="processing")
+    tasks.generate_report.on_failure(
+        TimeLimitExceeded(61), report.celery_task_id, (str(report.pk),), {}, None
+    )
+    report.refresh_from_db()
+    assert (report.status, report.error_message) == ("failed", "Timeout")
+
+
+def test_on_failure_leaves_finished_reports_alone(user):
+    report = ReportFactory(user=user, status="completed")
+    tasks.post_process_report.on_failure(RuntimeError("late"), "x", (str(report.pk),), {}, None)
+    report.refresh_from_db()
+    assert report.status == "completed"

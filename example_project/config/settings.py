@@ -1,0 +1,264 @@
+"""Settings of the django-async-reports example project.
+
+By default nothing external is needed: every piece of state lives in files
+under ``example_project/var/`` so that ``runserver`` and ``celery worker``,
+two separate processes, share it:
+
+* database: SQLite in WAL mode (``var/db.sqlite3``), with a busy timeout and
+  ``BEGIN IMMEDIATE`` transactions so the web and the worker can both write;
+* Celery broker: kombu's ``filesystem://`` transport (``var/broker/``);
+* Celery results: ``file://`` (``var/results/``);
+* Django cache, where workers publish report progress: ``FileBasedCache``
+  (``var/cache/``);
+* report files (``MEDIA_ROOT``): ``var/media/``.
+
+Environment variables switch each piece to a real service:
+
+=========================  ================================================================
+``EXAMPLE_VAR_DIR``        Folder of the embedded state above (default ``example_project/var``).
+``DATABASE_URL``           ``postgres://user:password@host:5432/dbname`` (``?sslmode=...`` etc.
+                           become connection OPTIONS) or ``sqlite:////absolute/path.sqlite3``.
+``CELERY_BROKER_URL``      e.g. ``amqp://guest:guest@127.0.0.1:5672//`` (RabbitMQ, AmazonMQ).
+``REDIS_URL``              e.g. ``redis://127.0.0.1:6379/0``: the Django cache (report progress)
+                           and the Celery result backend.
+``CELERY_RESULT_BACKEND``  Overrides the result backend chosen above.
+``DJANGO_SECRET_KEY``      Secret key (a fixed, insecure one by default: this is a demo).
+``DJANGO_DEBUG``           ``1`` (default) or ``0``.
+``DJANGO_ALLOWED_HOSTS``   Comma-separated host names (default ``*``).
+``SITE_URL``               Scheme and host put before links in e-mails
+                           (default ``http://localhost:8000``).
+``DJANGO_EMAIL_BACKEND``   Default: the console backend (e-mails are printed by the worker).
+=========================  ================================================================
+
+Every process of one deployment (web, worker, beat) must see the same values.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("EXAMPLE_VAR_DIR") or BASE_DIR / "var").resolve()
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _database_from_url(url: str) -> dict:
+    """A ``DATABASES`` entry from ``postgres://`` or ``sqlite:///`` URL, without extra packages."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme in {"postgres", "postgresql", "pgsql"}:
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": unquote(parts.path.lstrip("/")),
+            "USER": unquote(parts.username or ""),
+            "PASSWORD": unquote(parts.password or ""),
+            "HOST": parts.hostname or "",
+            "PORT": str(parts.port or ""),
+            "OPTIONS": dict(parse_qsl(parts.query)),
+            "CONN_MAX_AGE": int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")),
+            "CONN_HEALTH_CHECKS": True,
+        }
+    if scheme == "sqlite":
+        # sqlite:////abs/path (four slashes) or sqlite:///relative/to/example_project
+        path = unquote(parts.path)
+        name = path[1:] if path.startswith("//") else path.lstrip("/")
+        return _sqlite(Path(name) if Path(name).is_absolute() else BASE_DIR / name)
+    raise ImproperlyConfigured(
+        f"DATABASE_URL scheme {parts.scheme!r} is not supported: use postgres:// or sqlite:///."
+    )
+
+
+def _sqlite(path: Path) -> dict:
+    # WAL lets readers and one writer work at once; IMMEDIATE takes the write
+    # lock at BEGIN (so the busy timeout applies instead of a deadlock error);
+    # the timeout makes a writer wait for the other process instead of failing.
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(path),
+        "OPTIONS": {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+        },
+    }
+
+
+# -- the embedded state folders --------------------------------------------------
+BROKER_DIR = VAR_DIR / "broker"
+RESULTS_DIR = VAR_DIR / "results"
+CACHE_DIR = VAR_DIR / "cache"
+MEDIA_ROOT = str(VAR_DIR / "media")
+for _folder in (
+    VAR_DIR,
+    BROKER_DIR / "queue",
+    BROKER_DIR / "control",
+    BROKER_DIR / "processed",
+    RESULTS_DIR,
+    CACHE_DIR,
+    Path(MEDIA_ROOT),
+):
+    _folder.mkdir(parents=True, exist_ok=True)
+
+# -- Django ------------------------------------------------------------------------
+SECRET_KEY = os.environ.get(
+    "DJANGO_SECRET_KEY", "django-insecure-example-project-only-never-use-in-production"
+)
+DEBUG = _env_bool("DJANGO_DEBUG", True)
+ALLOWED_HOSTS = [h.strip() for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "*").split(",") if h]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "django_celery_beat",
+    "django_async_reports",
+    "shop",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+if os.environ.get("DATABASE_URL"):
+    DATABASES = {"default": _database_from_url(os.environ["DATABASE_URL"])}
+else:
+    DATABASES = {"default": _sqlite(VAR_DIR / "db.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = str(VAR_DIR / "static")
+MEDIA_URL = "media/"  # never served: reports are downloaded through the authenticated API
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# Report progress is written here by workers and read by the API: it must be
+# shared by every process, hence a file cache (or Redis), never local memory.
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "example",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(CACHE_DIR),
+        }
+    }
+
+EMAIL_BACKEND = os.environ.get(
+    "DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"
+)
+DEFAULT_FROM_EMAIL = "reports@example.com"
+
+# The seed's examples send ``Authorization: Bearer <token>``; the browsable API
+# and the admin use the session.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "shop.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+}
+
+ASYNC_REPORTS = {
+    # Progress every half second makes the demo's progress bar move visibly.
+    "PROGRESS_INTERVAL": 0.5,
+    "CANCEL_CHECK_INTERVAL": 0.5,
+    "RETRY_COUNTDOWN": 10,
+    "SOFT_TIME_LIMIT": 15 * 60,
+    "RETENTION_SECONDS": 7 * 24 * 3600,
+    "EMAIL_FROM": "reports@example.com",
+    "BASE_URL": os.environ.get("SITE_URL", "http://localhost:8000"),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"django_async_reports": {"handlers": ["console"], "level": "INFO"}},
+}
+
+# -- Celery (read by config/celery.py through the CELERY_ namespace) ---------------
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "filesystem://localhost//"
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # One folder serves as both "in" and "out": the web process writes message
+    # files, the worker picks them up. Exchange bindings live in control/.
+    # This transport has no message priorities: high, normal and low reports
+    # are taken in arrival order; urgent ones still have their own queue, which
+    # the worker serves in turn with the other, so they never wait behind it.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "control_folder": str(BROKER_DIR / "control"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "store_processed": False,
+        "polling_interval": 0.25,
+    }
+    # Remote control (celery inspect/control) needs queue names with dots,
+    # which this transport cannot route: switch it off instead of polling for
+    # nothing. Cancelling a report does not need it (the flag is in the database).
+    CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
+
+CELERY_RESULT_BACKEND = (
+    os.environ.get("CELERY_RESULT_BACKEND") or REDIS_URL or f"file://{RESULTS_DIR.as_posix()}"
+)
+CELERY_RESULT_EXPIRES = 24 * 3600
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"

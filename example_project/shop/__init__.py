@@ -1,0 +1,1 @@
+"""A small shop whose customers, products and orders the example reports read."""
