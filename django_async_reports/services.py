@@ -399,10 +399,15 @@ def fail_report(report_id: Any, error: str) -> Report | None:
 def _queue_notification(report: Report) -> None:
     from .tasks import send_report_notification
 
-    ensure_declared(send_report_notification.app)
-    send_report_notification.apply_async(
-        args=(str(report.pk),), **route_for_priority(report.priority)
-    )
+    try:
+        ensure_declared(send_report_notification.app)
+        send_report_notification.apply_async(
+            args=(str(report.pk),), **route_for_priority(report.priority)
+        )
+    except Exception:
+        # The broker is down too: the report is failed and says why; the
+        # e-mail is what is lost, and the log says so.
+        logger.exception("Could not queue the notification of failed report %s", report.pk)
 
 
 def notify(report: Report) -> bool:

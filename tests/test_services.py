@@ -388,3 +388,23 @@ def test_cancelled_reports_expire(user, db):
     report = ReportFactory(user=user)
     services.cancel_report(report)
     assert report.expires_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_broker_and_smtp_down_together_still_raise_dispatch_error(user, monkeypatch):
+    from kombu.exceptions import OperationalError
+
+    from django_async_reports.exceptions import ReportDispatchError
+
+    def refuse(*args, **kwargs):
+        raise OperationalError("Connection refused")
+
+    def smtp_down(report):
+        raise ConnectionRefusedError("smtp down")
+
+    monkeypatch.setattr("django_async_reports.services.dispatch", refuse)
+    monkeypatch.setattr("celery.app.task.Task.apply_async", refuse)
+    monkeypatch.setattr("django_async_reports.notifications.send_report_email", smtp_down)
+    with pytest.raises(ReportDispatchError):
+        services.request_report(user=user, report_type="numbers", send_email=True)
+    assert Report.objects.get().status == Report.Status.FAILED
