@@ -29,6 +29,11 @@ set -Eeuo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PYTHON=${PYTHON:-/root/.pyenv/versions/3.12.1/bin/python}
 DJANGO_SPEC=${DJANGO_SPEC:-Django>=6,<7}
+# WITH_BEAT=0 installs the package without its beat extra and leaves
+# django_celery_beat out of INSTALLED_APPS (django-celery-beat 2.9.0 caps
+# Django below 6.1): DJANGO_SPEC="Django>=6.1,<6.2" WITH_BEAT=0.
+WITH_BEAT=${WITH_BEAT:-1}
+if [ "$WITH_BEAT" = 1 ]; then EXTRAS="beat,redis,postgres"; else EXTRAS="redis,postgres"; fi
 SOURCE=${SOURCE:-worktree}
 export PGHOST=${PGHOST:-127.0.0.1}
 export PGUSER=${PGUSER:-postgres}
@@ -185,7 +190,7 @@ step "2. host virtualenv: the wheel (non-editable) + $DJANGO_SPEC"
 run "$PYTHON" -m venv "$WORK/venv"
 VPY="$WORK/venv/bin/python"
 pip_run "$VPY" -m pip install --quiet --upgrade pip
-pip_run "$VPY" -m pip install --quiet "$WHEEL[redis,postgres]" "$DJANGO_SPEC" requests
+pip_run "$VPY" -m pip install --quiet "$WHEEL[$EXTRAS]" "$DJANGO_SPEC" requests
 if [ -n "${OVERRIDE_DJANGO:-}" ]; then
   # Not what a host would do: force a Django the dependencies' caps exclude.
   pip_run "$VPY" -m pip install --quiet --no-deps "Django==$OVERRIDE_DJANGO"
@@ -201,7 +206,7 @@ editable = bool(direct and json.loads(direct).get("dir_info", {}).get("editable"
 print(f"    python {sys.version.split()[0]}; Django {django.get_version()}; "
       + "; ".join(f"{n} {md.version(n)}" for n in
                   ("django-async-reporting", "djangorestframework", "celery", "kombu",
-                   "django-celery-beat", "django-filter", "psycopg", "redis")))
+                   "django-filter", "psycopg", "redis")))
 print(f"    django_async_reports imported from {django_async_reports.__file__}; editable={editable}")
 assert "site-packages" in django_async_reports.__file__ and not editable
 assert django.VERSION[0] >= 6, django.get_version()
@@ -248,7 +253,6 @@ ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 INSTALLED_APPS += [
     "rest_framework",
     "rest_framework.authtoken",
-    "django_celery_beat",
     "django_async_reports",
     "sales",
 ]
@@ -283,6 +287,9 @@ LOGGING = {
     "loggers": {"django.request": {"handlers": ["console"], "level": "ERROR"}},
 }
 EOF
+if [ "$WITH_BEAT" = 1 ]; then
+  printf '\nINSTALLED_APPS += ["django_celery_beat"]\n' >>hostproj/settings.py
+fi
 
 cat >hostproj/authentication.py <<'EOF'
 from rest_framework.authentication import TokenAuthentication
