@@ -21,7 +21,9 @@ class ReportRegistry:
     """Maps ``report_type`` strings to :class:`~django_async_reports.ReportGenerator` classes."""
 
     def __init__(self) -> None:
-        self._generators: dict[str, type[ReportGenerator]] = {}
+        # Named _registry because django.utils.module_loading.autodiscover_modules
+        # snapshots and restores register_to._registry around each import.
+        self._registry: dict[str, type[ReportGenerator]] = {}
 
     def register(self, generator_class: G) -> G:
         """Register ``generator_class`` under its ``report_type``; usable as a decorator."""
@@ -31,40 +33,40 @@ class ReportRegistry:
             raise InvalidGenerator(f"{generator_class!r} is not a ReportGenerator subclass.")
         generator_class.check_declaration()
         report_type = generator_class.report_type
-        existing = self._generators.get(report_type)
+        existing = self._registry.get(report_type)
         if existing is not None and existing is not generator_class:
             raise AlreadyRegistered(
                 f"report_type {report_type!r} is already registered by "
                 f"{existing.__module__}.{existing.__qualname__}; "
                 f"cannot register {generator_class.__module__}.{generator_class.__qualname__}."
             )
-        self._generators[report_type] = generator_class
+        self._registry[report_type] = generator_class
         return generator_class
 
     def unregister(self, report_type: str) -> None:
         """Remove a generator (mostly for tests)."""
-        if report_type not in self._generators:
+        if report_type not in self._registry:
             raise NotRegistered(f"No report generator is registered as {report_type!r}.")
-        del self._generators[report_type]
+        del self._registry[report_type]
 
     def get(self, report_type: str) -> type[ReportGenerator]:
         """Return the generator class for ``report_type`` or raise :class:`NotRegistered`."""
         try:
-            return self._generators[report_type]
+            return self._registry[report_type]
         except KeyError:
             raise NotRegistered(f"No report generator is registered as {report_type!r}.") from None
 
     def is_registered(self, report_type: str) -> bool:
-        return report_type in self._generators
+        return report_type in self._registry
 
     def __contains__(self, report_type: object) -> bool:
-        return report_type in self._generators
+        return report_type in self._registry
 
     def __iter__(self) -> Iterator[type[ReportGenerator]]:
-        return iter(sorted(self._generators.values(), key=lambda g: g.report_type))
+        return iter(sorted(self._registry.values(), key=lambda g: g.report_type))
 
     def __len__(self) -> int:
-        return len(self._generators)
+        return len(self._registry)
 
     def choices(self) -> list[tuple[str, str]]:
         """(report_type, label) pairs, sorted, for forms and serializers."""

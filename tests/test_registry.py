@@ -80,3 +80,15 @@ def test_rows_must_be_implemented():
 def test_non_generator_is_refused():
     with pytest.raises(InvalidGenerator):
         ReportRegistry().register(object)  # type: ignore[arg-type]
+
+
+def test_autodiscovery_runs_again_over_every_app_with_a_filled_registry():
+    # autodiscover_modules snapshots register_to._registry around each app's
+    # import; a registry without it broke start-up for any app listed after
+    # the first one with a reports module.
+    from django.utils.module_loading import autodiscover_modules
+
+    before = dict(registry._registry)
+    assert len(registry)  # truthy: the snapshot path is taken
+    autodiscover_modules("reports", register_to=registry)
+    assert registry._registry == before
