@@ -63,6 +63,22 @@ DEFAULTS: dict[str, Any] = {
     "EMAIL_FROM": None,
     # Scheme and host put before links in e-mails, e.g. "https://example.com".
     "BASE_URL": None,
+    # -- schedules ---------------------------------------------------------
+    # Seconds between two ticks of the scheduler (one beat entry for all schedules).
+    "SCHEDULE_TICK_INTERVAL": 60,
+    # Schedules claimed per tick (the rest wait for the next tick).
+    "SCHEDULE_BATCH_SIZE": 500,
+    "MAX_EMAIL_RECIPIENTS": 20,
+    # Files up to this size are attached to e-mails; larger ones are linked.
+    "EMAIL_ATTACHMENT_MAX_BYTES": 10 * 1024 * 1024,
+    # -- webhooks ----------------------------------------------------------
+    "WEBHOOK_TIMEOUT": 5.0,
+    "WEBHOOK_MAX_ATTEMPTS": 5,
+    # Seconds before the first retry; doubled at each attempt.
+    "WEBHOOK_RETRY_BACKOFF": 10,
+    # Networks webhooks may reach although private/loopback ("127.0.0.0/8"
+    # for tests); everything non-public is refused otherwise.
+    "WEBHOOK_ALLOWED_NETWORKS": [],
 }
 
 # Settings holding import strings (or lists of them), resolved on access.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from typing import Any
 
@@ -79,6 +80,12 @@ class Report(models.Model):
         _("send e-mail"), default=False, help_text=_("E-mail the requester when it finishes.")
     )
     notified_at = models.DateTimeField(_("notified at"), null=True, blank=True)
+    webhook_url = models.URLField(
+        _("webhook URL"),
+        max_length=500,
+        blank=True,
+        help_text=_("POSTed a signed JSON payload when the report completes or fails."),
+    )
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
@@ -119,3 +126,177 @@ class Report(models.Model):
         from .registry import registry
 
         return registry.get(self.report_type)
+
+
+class ReportSchedule(models.Model):
+    """A report generated again and again: daily, weekly, monthly or on a cron expression.
+
+    ``parameters`` may hold template variables (``{{last_week_start}}``...)
+    rendered in the schedule's ``timezone`` at run time. Like ``Report``,
+    ``report_type`` has no ``choices``: the registry validates it.
+    """
+
+    class Frequency(models.TextChoices):
+        DAILY = "daily", _("Daily")
+        WEEKLY = "weekly", _("Weekly")
+        MONTHLY = "monthly", _("Monthly")
+        CUSTOM = "custom", _("Custom (cron expression)")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="async_report_schedules",
+        verbose_name=_("owner"),
+    )
+    report_type = models.CharField(_("report type"), max_length=64)
+    title = models.CharField(_("title"), max_length=255)
+    parameters = models.JSONField(_("parameters"), default=dict, blank=True)
+    priority = models.CharField(
+        _("priority"),
+        max_length=10,
+        choices=Report.Priority.choices,
+        default=Report.Priority.NORMAL,
+    )
+    frequency = models.CharField(_("frequency"), max_length=10, choices=Frequency.choices)
+    cron_expression = models.CharField(_("cron expression"), max_length=120, blank=True)
+    time_of_day = models.TimeField(_("time of day"), default=datetime.time(8, 0))
+    # 0 = Monday ... 6 = Sunday, as datetime.weekday(); weekly schedules only.
+    weekday = models.PositiveSmallIntegerField(_("weekday"), null=True, blank=True)
+    # 1-31; a day past the end of a month runs on its last day. Monthly only.
+    day_of_month = models.PositiveSmallIntegerField(_("day of month"), null=True, blank=True)
+    timezone = models.CharField(_("time zone"), max_length=64, default="UTC")
+    enabled = models.BooleanField(_("enabled"), default=True)
+    send_email = models.BooleanField(_("send e-mail"), default=False)
+    email_recipients = models.JSONField(_("e-mail recipients"), default=list, blank=True)
+    webhook_url = models.URLField(_("webhook URL"), max_length=500, blank=True)
+    webhook_secret = models.CharField(_("webhook secret"), max_length=100, blank=True)
+    skip_if_empty = models.BooleanField(
+        _("skip if empty"),
+        default=False,
+        help_text=_("Deliver nothing when the report has no rows."),
+    )
+    last_run_at = models.DateTimeField(_("last run at"), null=True, blank=True)
+    next_run_at = models.DateTimeField(_("next run at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("report schedule")
+        verbose_name_plural = _("report schedules")
+        ordering = ["-created_at"]
+        indexes = [
+            # The tick's query: enabled schedules whose next run is due.
+            models.Index(fields=["enabled", "next_run_at"], name="async_sched_due_idx"),
+            models.Index(fields=["owner", "-created_at"], name="async_sched_owner_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.get_frequency_display()})"
+
+
+class ScheduleExecution(models.Model):
+    """One run of a schedule: the instant it was due, the report it made, its delivery."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        RUNNING = "running", _("Running")
+        COMPLETED = "completed", _("Completed")
+        FAILED = "failed", _("Failed")
+        SKIPPED = "skipped", _("Skipped")
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", _("Schedule")
+        MANUAL = "manual", _("Run now")
+
+    class Delivery(models.TextChoices):
+        NOT_REQUESTED = "not_requested", _("Not requested")
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        SKIPPED = "skipped", _("Skipped")
+        FAILED = "failed", _("Failed")
+
+    schedule = models.ForeignKey(
+        ReportSchedule,
+        on_delete=models.CASCADE,
+        related_name="executions",
+        verbose_name=_("schedule"),
+    )
+    due_at = models.DateTimeField(_("due at"))
+    trigger = models.CharField(
+        _("trigger"), max_length=10, choices=Trigger.choices, default=Trigger.SCHEDULE
+    )
+    report = models.OneToOneField(
+        Report,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="schedule_execution",
+        verbose_name=_("report"),
+    )
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    row_count = models.PositiveBigIntegerField(_("rows"), null=True, blank=True)
+    file_size = models.PositiveBigIntegerField(_("file size"), null=True, blank=True)
+    email_status = models.CharField(
+        _("e-mail"), max_length=15, choices=Delivery.choices, default=Delivery.NOT_REQUESTED
+    )
+    webhook_status = models.CharField(
+        _("webhook"), max_length=15, choices=Delivery.choices, default=Delivery.NOT_REQUESTED
+    )
+    error = models.TextField(_("error"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("schedule execution")
+        verbose_name_plural = _("schedule executions")
+        ordering = ["-due_at"]
+        constraints = [
+            # Two beats or two ticks can never record the same run twice.
+            models.UniqueConstraint(
+                fields=["schedule", "due_at"], name="async_sched_exec_unique_due"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.schedule} @ {self.due_at:%Y-%m-%d %H:%M} ({self.status})"
+
+
+class WebhookDelivery(models.Model):
+    """One attempt to POST a report's outcome to a webhook URL."""
+
+    report = models.ForeignKey(
+        Report,
+        on_delete=models.CASCADE,
+        related_name="webhook_deliveries",
+        verbose_name=_("report"),
+    )
+    execution = models.ForeignKey(
+        ScheduleExecution,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="webhook_deliveries",
+        verbose_name=_("execution"),
+    )
+    event = models.CharField(_("event"), max_length=40)
+    url = models.URLField(_("URL"), max_length=500)
+    message_id = models.CharField(_("message id"), max_length=64)
+    attempt = models.PositiveSmallIntegerField(_("attempt"))
+    status_code = models.PositiveSmallIntegerField(_("status code"), null=True, blank=True)
+    succeeded = models.BooleanField(_("succeeded"), default=False)
+    error = models.TextField(_("error"), blank=True)
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.event} -> {self.url} (attempt {self.attempt})"

@@ -148,6 +148,12 @@ def send_report_notification(self: Any, report_id: str) -> dict[str, Any]:
     return {"report_id": report_id, "notified": sent}
 
 
+# -- schedules (tick) ---------------------------------------------------------------
+
+
+# -- delivery (webhooks) -------------------------------------------------------------
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, ValidationError):
         return f"Invalid parameters: {exc.detail}"
