@@ -10,14 +10,17 @@ the actions below, which call the service layer.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponseNotAllowed
 from django.http.response import HttpResponseBase
 from django.urls import URLPattern, path, reverse
@@ -26,10 +29,11 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from rest_framework.exceptions import ValidationError as ParametersInvalid
 
-from . import services
+from . import schedules, services
 from .exceptions import InvalidReportState, NotRegistered, ReportDispatchError
-from .models import Report
+from .models import Report, ReportSchedule, ScheduleExecution, WebhookDelivery
 from .registry import registry
+from .schedule_serializers import WRITABLE_FIELDS, ReportScheduleSerializer
 from .storage import download_filename, report_storage
 from .writers import get_writer_class
 
@@ -411,3 +415,498 @@ def _describe(exc: Exception) -> str:
             "errors": json.dumps(exc.detail, default=str)
         }
     return str(exc)
+
+
+# -- schedules ------------------------------------------------------------------------
+#
+# A schedule's own fields are edited here like through the API: the form is
+# validated by the API's serializer (cron expression, time zone, recipients,
+# webhook URL, parameters and their template variables) and saved through
+# django_async_reports.schedules, which computes next_run_at. What the
+# scheduler and the workers write (next/last run, executions, webhook
+# deliveries) is read-only.
+
+WEEKDAY_CHOICES = [
+    ("", "---------"),
+    (0, _("Monday")),
+    (1, _("Tuesday")),
+    (2, _("Wednesday")),
+    (3, _("Thursday")),
+    (4, _("Friday")),
+    (5, _("Saturday")),
+    (6, _("Sunday")),
+]
+
+
+class ReportScheduleForm(forms.ModelForm):
+    """The schedule's fields, validated by :class:`ReportScheduleSerializer`."""
+
+    report_type = forms.ChoiceField(label=_("report type"))
+    weekday = forms.TypedChoiceField(
+        label=_("weekday"),
+        choices=WEEKDAY_CHOICES,
+        coerce=int,
+        empty_value=None,
+        required=False,
+        help_text=_("Weekly schedules only (Monday when left empty)."),
+    )
+    webhook_url = forms.URLField(
+        label=_("webhook URL"),
+        max_length=500,
+        required=False,
+        assume_scheme="https",
+        help_text=_("POSTed a signed JSON payload when a run completes or fails."),
+    )
+    email_recipients = forms.CharField(
+        label=_("e-mail recipients"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("One address per line (or separated by commas)."),
+    )
+
+    class Meta:
+        model = ReportSchedule
+        fields = ("owner", *WRITABLE_FIELDS)
+        help_texts = {
+            "parameters": _(
+                "A JSON object; values may use template variables such as {{last_week_start}}."
+            ),
+            "cron_expression": _('Custom schedules only, e.g. "0 8 * * 1-5".'),
+            "day_of_month": _("Monthly schedules only (1-31; 31 means the last day)."),
+            "timezone": _('An IANA time zone name, e.g. "Europe/Paris".'),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Choices from the registry at form level: the model field has none.
+        choices: list[tuple[str, Any]] = list(registry.choices())
+        # A new instance already has its (UUID) primary key: ``_state.adding`` tells.
+        adding = self.instance._state.adding
+        stored = "" if adding else self.instance.report_type
+        if stored and stored not in registry:
+            label = _("%(report_type)s (not registered)") % {"report_type": stored}
+            choices.append((stored, label))
+        report_type = self.fields["report_type"]
+        assert isinstance(report_type, forms.ChoiceField)
+        report_type.choices = choices
+        if not adding and not self.is_bound:
+            self.initial["email_recipients"] = "\n".join(self.instance.email_recipients or [])
+        self.validated_schedule: dict[str, Any] = {}
+
+    def clean_email_recipients(self) -> list[str]:
+        raw = self.cleaned_data.get("email_recipients") or ""
+        return [item.strip() for item in re.split(r"[\s,;]+", raw) if item.strip()]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if any(name not in cleaned for name in WRITABLE_FIELDS):
+            return cleaned  # a field is already invalid: its error is shown
+        adding = self.instance._state.adding
+        owner = cleaned.get("owner") if adding else self.instance.owner
+        if owner is None:
+            return cleaned
+        data = {name: cleaned[name] for name in WRITABLE_FIELDS}
+        if data["parameters"] is None:
+            data["parameters"] = {}
+        # The form shows every timing field at once: those the chosen frequency
+        # does not use are ignored (the API, which is sent only what a client
+        # means, refuses them instead).
+        frequency = data["frequency"]
+        if frequency != ReportSchedule.Frequency.CUSTOM:
+            data["cron_expression"] = ""
+        if frequency != ReportSchedule.Frequency.WEEKLY:
+            data["weekday"] = None
+        if frequency != ReportSchedule.Frequency.MONTHLY:
+            data["day_of_month"] = None
+        serializer = ReportScheduleSerializer(
+            instance=None if adding else self.instance,
+            data=data,
+            context={"owner": owner},
+        )
+        if not serializer.is_valid():
+            for name, detail in serializer.errors.items():
+                field = name if name in self.fields else None
+                for message in _flatten_errors(detail):
+                    self.add_error(field, message)
+            return cleaned
+        self.validated_schedule = dict(serializer.validated_data)
+        cleaned.update(self.validated_schedule)
+        return cleaned
+
+
+def _flatten_errors(detail: Any, prefix: str = "") -> list[str]:
+    """DRF error details (lists, or dicts for nested fields) as flat messages."""
+    if isinstance(detail, dict):
+        messages_: list[str] = []
+        for key, value in detail.items():
+            label = str(key) if key != "non_field_errors" else ""
+            messages_.extend(_flatten_errors(value, f"{prefix}{label}: " if label else prefix))
+        return messages_
+    if isinstance(detail, (list, tuple)):
+        return [message for item in detail for message in _flatten_errors(item, prefix)]
+    return [f"{prefix}{detail}"]
+
+
+class LatestExecutionsFormSet(BaseInlineFormSet):
+    """The newest ``limit`` executions only: a daily schedule piles up thousands."""
+
+    limit = 20
+
+    def get_queryset(self) -> Any:
+        if not hasattr(self, "_queryset"):
+            queryset = super().get_queryset()
+            self._queryset = queryset.select_related("report").order_by(
+                "-due_at", "-created_at", "-pk"
+            )[: self.limit]
+        return self._queryset
+
+
+class _ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def _report_link(report_id: Any, label: Any) -> str:
+    url = reverse("admin:django_async_reports_report_change", args=[quote(report_id)])
+    return format_html('<a href="{}">{}</a>', url, label)
+
+
+def _short(text: str, length: int = 80) -> str:
+    return text if len(text) <= length else text[: length - 1] + "\u2026"
+
+
+class ScheduleExecutionInline(_ReadOnlyInline):
+    """The latest runs of a schedule, newest first, each linked to its report."""
+
+    model = ScheduleExecution
+    formset = LatestExecutionsFormSet
+    fields = (
+        "due_at",
+        "trigger",
+        "status",
+        "report_link",
+        "row_count",
+        "file_size",
+        "email_status",
+        "webhook_status",
+        "error_summary",
+        "finished_at",
+    )
+    readonly_fields = fields
+    show_change_link = True
+    verbose_name_plural = _("latest executions")
+
+    @admin.display(description=_("report"))
+    def report_link(self, obj: ScheduleExecution) -> str:
+        if obj.report is None:
+            return "-"
+        return _report_link(obj.report_id, obj.report.get_status_display())
+
+    @admin.display(description=_("error"))
+    def error_summary(self, obj: ScheduleExecution) -> str:
+        return _short(obj.error) if obj.error else "-"
+
+
+@admin.register(ReportSchedule)
+class ReportScheduleAdmin(admin.ModelAdmin):
+    """Schedules with their latest runs; enable, disable and run now through the services."""
+
+    form = ReportScheduleForm
+    list_display = (
+        "title",
+        "owner",
+        "report_type_label",
+        "frequency",
+        "enabled",
+        "next_run_at",
+        "last_run_at",
+    )
+    list_filter = ("enabled", "frequency", ReportTypeListFilter, "send_email", "next_run_at")
+    list_select_related = ("owner",)
+    search_fields = ("title", "owner__username", "owner__email", "id")
+    search_help_text = _("Title, owner's username or e-mail, or schedule id.")
+    raw_id_fields = ("owner",)
+    ordering = ("-created_at",)
+    actions = ("enable_schedules", "disable_schedules", "run_schedules_now")
+    inlines = (ScheduleExecutionInline,)
+    fieldsets = (
+        (None, {"fields": ("owner", "title", "report_type", "priority", "parameters")}),
+        (
+            _("When"),
+            {
+                "fields": (
+                    "frequency",
+                    "time_of_day",
+                    "weekday",
+                    "day_of_month",
+                    "cron_expression",
+                    "timezone",
+                    "enabled",
+                    "next_run_at",
+                    "last_run_at",
+                )
+            },
+        ),
+        (
+            _("Delivery"),
+            {
+                "fields": (
+                    "send_email",
+                    "email_recipients",
+                    "skip_if_empty",
+                    "webhook_url",
+                    "webhook_secret_hint",
+                )
+            },
+        ),
+        (_("History"), {"fields": ("executions_link", "id", "created_at", "updated_at")}),
+    )
+    # Written by the scheduler, or generated (the secret) by the service layer.
+    readonly_fields = (
+        "id",
+        "next_run_at",
+        "last_run_at",
+        "webhook_secret_hint",
+        "executions_link",
+        "created_at",
+        "updated_at",
+    )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        # The parameters were validated for the owner: a schedule never changes hands.
+        return (*fields, "owner") if obj is not None else fields
+
+    # -- saving through the service layer ------------------------------------
+    def get_inlines(self, request: HttpRequest, obj: ReportSchedule | None) -> Any:
+        # A schedule being added has no history yet.
+        return self.inlines if obj is not None else ()
+
+    def save_model(
+        self, request: HttpRequest, obj: ReportSchedule, form: Any, change: bool
+    ) -> None:
+        fields = form.validated_schedule
+        if change:
+            # ``obj`` already holds the new values; the service compares them
+            # with the stored ones to save only what changed (and to recompute
+            # next_run_at when the timing did), so it gets the stored row.
+            stored = ReportSchedule.objects.get(pk=obj.pk)
+            schedules.update_schedule(stored, **fields)
+        else:
+            created = schedules.create_schedule(owner=form.cleaned_data["owner"], **fields)
+            obj.pk = created.pk
+        # The admin goes on with ``obj`` (log entry, redirect): make it the saved row.
+        obj.refresh_from_db()
+
+    # -- columns and read-only fields ----------------------------------------
+    @admin.display(description=_("report type"), ordering="report_type")
+    def report_type_label(self, obj: ReportSchedule) -> str:
+        try:
+            return str(registry.get(obj.report_type).get_label())
+        except NotRegistered:
+            return str(_("%(report_type)s (not registered)") % {"report_type": obj.report_type})
+
+    @admin.display(description=_("webhook secret"))
+    def webhook_secret_hint(self, obj: ReportSchedule) -> str:
+        # The owner reads it from the API; staff only see which one is in use.
+        if not obj.webhook_secret:
+            return self.get_empty_value_display()
+        return f"\u2026{obj.webhook_secret[-4:]}"
+
+    @admin.display(description=_("executions"))
+    def executions_link(self, obj: ReportSchedule) -> str:
+        if obj.pk is None:
+            return self.get_empty_value_display()
+        count = obj.executions.count()
+        url = reverse("admin:django_async_reports_scheduleexecution_changelist")
+        return format_html(
+            '<a href="{}?schedule__id__exact={}">{}</a>',
+            url,
+            obj.pk,
+            ngettext("%(count)d execution", "%(count)d executions", count) % {"count": count},
+        )
+
+    # -- actions -------------------------------------------------------------
+    def _set_enabled(
+        self, request: HttpRequest, queryset: QuerySet[ReportSchedule], enabled: bool
+    ) -> int:
+        changed = 0
+        for schedule in queryset:
+            if schedule.enabled == enabled:
+                continue
+            schedules.set_enabled(schedule, enabled)
+            self.log_change(request, schedule, "Enabled." if enabled else "Disabled.")
+            changed += 1
+        return changed
+
+    @admin.action(description=_("Enable selected schedules"), permissions=["change"])
+    def enable_schedules(self, request: HttpRequest, queryset: QuerySet[ReportSchedule]) -> None:
+        changed = self._set_enabled(request, queryset, True)
+        self.message_user(
+            request,
+            ngettext("%(count)d schedule enabled.", "%(count)d schedules enabled.", changed)
+            % {"count": changed},
+            messages.SUCCESS,
+        )
+
+    @admin.action(description=_("Disable selected schedules"), permissions=["change"])
+    def disable_schedules(self, request: HttpRequest, queryset: QuerySet[ReportSchedule]) -> None:
+        changed = self._set_enabled(request, queryset, False)
+        self.message_user(
+            request,
+            ngettext("%(count)d schedule disabled.", "%(count)d schedules disabled.", changed)
+            % {"count": changed},
+            messages.SUCCESS,
+        )
+
+    @admin.action(description=_("Run selected schedules now"), permissions=["change"])
+    def run_schedules_now(self, request: HttpRequest, queryset: QuerySet[ReportSchedule]) -> None:
+        started = 0
+        for schedule in queryset:
+            # A run that cannot start (parameters no longer valid, broker down)
+            # is recorded as a failed execution whose error says why.
+            execution = schedules.run_now(schedule)
+            self.log_change(request, schedule, f"Run now: execution {execution.pk}.")
+            if execution.status == ScheduleExecution.Status.FAILED:
+                self.message_user(
+                    request,
+                    _("%(title)s could not run: %(reason)s")
+                    % {"title": schedule.title, "reason": execution.error},
+                    messages.WARNING,
+                )
+                continue
+            started += 1
+        if started:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d schedule run now: its report is queued.",
+                    "%(count)d schedules run now: their reports are queued.",
+                    started,
+                )
+                % {"count": started},
+                messages.SUCCESS,
+            )
+
+
+class WebhookDeliveryInline(_ReadOnlyInline):
+    model = WebhookDelivery
+    fk_name = "execution"
+    fields = (
+        "created_at",
+        "event",
+        "url",
+        "attempt",
+        "status_code",
+        "succeeded",
+        "duration_ms",
+        "error",
+    )
+    readonly_fields = fields
+    ordering = ("-created_at",)
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    """Written by the scheduler and the workers only: viewable, never edited or deleted."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Deleting an execution would also free its (schedule, due_at) slot.
+        return False
+
+
+@admin.register(ScheduleExecution)
+class ScheduleExecutionAdmin(_ReadOnlyAdmin):
+    """Every run of every schedule, with its webhook delivery attempts."""
+
+    list_display = (
+        "schedule",
+        "due_at",
+        "trigger",
+        "status",
+        "report_link",
+        "row_count",
+        "file_size",
+        "email_status",
+        "webhook_status",
+    )
+    list_filter = ("status", "trigger", "email_status", "webhook_status", "due_at")
+    list_select_related = ("schedule", "report")
+    search_fields = ("schedule__title", "schedule__owner__username", "schedule__id", "report__id")
+    date_hierarchy = "due_at"
+    raw_id_fields = ("schedule", "report")
+    fields = (
+        "schedule",
+        "due_at",
+        "trigger",
+        "status",
+        "report_link",
+        "started_at",
+        "finished_at",
+        "row_count",
+        "file_size",
+        "email_status",
+        "webhook_status",
+        "error",
+        "created_at",
+    )
+    readonly_fields = fields
+    inlines = (WebhookDeliveryInline,)
+
+    @admin.display(description=_("report"))
+    def report_link(self, obj: ScheduleExecution) -> str:
+        if obj.report is None:
+            return self.get_empty_value_display()
+        return _report_link(obj.report_id, obj.report.title)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(_ReadOnlyAdmin):
+    """Every webhook attempt, for schedules and ad-hoc reports alike."""
+
+    list_display = (
+        "created_at",
+        "event",
+        "url",
+        "report_link",
+        "attempt",
+        "status_code",
+        "succeeded",
+        "duration_ms",
+    )
+    list_filter = ("succeeded", "event", "created_at")
+    list_select_related = ("report",)
+    search_fields = ("url", "message_id", "report__id", "report__title")
+    date_hierarchy = "created_at"
+    fields = (
+        "report_link",
+        "execution",
+        "event",
+        "url",
+        "message_id",
+        "attempt",
+        "status_code",
+        "succeeded",
+        "duration_ms",
+        "error",
+        "created_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("report"))
+    def report_link(self, obj: WebhookDelivery) -> str:
+        return _report_link(obj.report_id, obj.report.title)

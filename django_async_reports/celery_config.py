@@ -10,7 +10,8 @@ The package never creates a Celery app. A host calls::
     app.autodiscover_tasks()
 
 so that workers declare the report queues durable, with their priority
-arguments, and start with ``-Q reports,reports_high_priority``.
+arguments, and start with ``-Q reports,reports_high_priority``; ``celery beat``
+then sends the schedules' tick (one ``beat_schedule`` entry).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from kombu import Queue
 
+from .conf import report_settings
 from .routing import report_queues
 
 # Task names that survive module moves.
@@ -26,7 +28,11 @@ TASK_NAMES = (
     "django_async_reports.generate_report",
     "django_async_reports.post_process_report",
     "django_async_reports.send_report_notification",
+    "django_async_reports.tick_schedules",
 )
+
+#: The one beat entry of the app: a tick that starts every due schedule.
+TICK_ENTRY_NAME = "django_async_reports.tick_schedules"
 
 
 def configure_celery(app: Any, *, prefetch_multiplier: int | None = 1) -> None:
@@ -71,3 +77,30 @@ def _apply(app: Any, prefetch_multiplier: int | None) -> None:
         conf.task_routes = (routes, *tuple(host_routes))
     if prefetch_multiplier is not None:
         conf.worker_prefetch_multiplier = prefetch_multiplier
+    # The host's own entry of the same name, if any, wins.
+    conf.beat_schedule = {TICK_ENTRY_NAME: tick_entry(), **(conf.beat_schedule or {})}
+
+
+def tick_entry() -> dict[str, Any]:
+    """The beat entry of the schedules' tick, every ``SCHEDULE_TICK_INTERVAL`` seconds.
+
+    One entry for all schedules (beat slows down with thousands of entries).
+    django-celery-beat's ``DatabaseScheduler`` imports it from ``beat_schedule``
+    as a periodic task, as the default scheduler runs it. A tick still waiting
+    in the queue when the next one is sent expires: it would find nothing due.
+    """
+    normal = report_queues()[0]
+    interval = float(report_settings.SCHEDULE_TICK_INTERVAL)
+    priorities = report_settings.MESSAGE_PRIORITIES
+    return {
+        "task": TICK_ENTRY_NAME,
+        "schedule": interval,
+        "options": {
+            "queue": normal.name,
+            "exchange": normal.exchange.name,
+            "routing_key": normal.routing_key,
+            # Ahead of waiting reports: a tick is short and late runs are late reports.
+            "priority": int(priorities.get("urgent", priorities.get("normal", 5))),
+            "expires": interval,
+        },
+    }

@@ -79,6 +79,9 @@ DEFAULTS: dict[str, Any] = {
     # Networks webhooks may reach although private/loopback ("127.0.0.0/8"
     # for tests); everything non-public is refused otherwise.
     "WEBHOOK_ALLOWED_NETWORKS": [],
+    # Key the secrets of ad-hoc reports' webhooks are derived from (one per
+    # user, see delivery.webhooks.webhook_secret_for_user); None uses SECRET_KEY.
+    "WEBHOOK_SECRET": None,
 }
 
 # Settings holding import strings (or lists of them), resolved on access.

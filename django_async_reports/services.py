@@ -197,6 +197,9 @@ def cancel_report(report: Report) -> Report:
     report.refresh_from_db()
     if not updated:
         raise InvalidReportState(f"Report is already {report.status} and cannot be cancelled.")
+    from .schedules import record_report_outcome
+
+    record_report_outcome(report)
     progress.write_cache(report.pk, status=Status.CANCELLED, message="Cancelled")
     _delete_file(report.result_file.name)
     signals.report_cancelled.send(sender=Report, report=report)
@@ -420,6 +423,9 @@ def notify(report: Report) -> bool:
 
     if report.status not in (Status.COMPLETED, Status.FAILED):
         return False
+    from .schedules import record_report_outcome
+
+    record_report_outcome(report)
     claimed = Report.objects.filter(pk=report.pk, notified_at__isnull=True).update(
         notified_at=timezone.now()
     )

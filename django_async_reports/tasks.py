@@ -149,9 +149,59 @@ def send_report_notification(self: Any, report_id: str) -> dict[str, Any]:
 
 
 # -- schedules (tick) ---------------------------------------------------------------
+@shared_task(name="django_async_reports.tick_schedules")
+def tick_schedules() -> dict[str, int]:
+    """Start every due schedule (beat sends this every ``SCHEDULE_TICK_INTERVAL`` seconds).
+
+    Safe to run twice at once or late: claimed rows are locked and each run is
+    recorded once under the (schedule, due instant) constraint.
+    """
+    from . import schedules
+
+    executions = schedules.tick()
+    failed = sum(1 for e in executions if e.status == e.Status.FAILED)
+    return {"started": len(executions) - failed, "failed": failed}
 
 
 # -- delivery (webhooks) -------------------------------------------------------------
+@shared_task(
+    bind=True,
+    name="django_async_reports.deliver_webhook",
+    max_retries=None,  # attempts are counted in the arguments (WEBHOOK_MAX_ATTEMPTS)
+    acks_late=True,
+    reject_on_worker_lost=True,
+)
+def deliver_webhook(
+    self: Any, report_id: str, event: str, message_id: str, attempt: int = 1
+) -> dict[str, Any]:
+    """POST one attempt of a report's webhook; retry with backoff while it may succeed.
+
+    ``message_id`` stays the same across attempts (the ``webhook-id`` header);
+    ``attempt`` counts them, and each is recorded as a ``WebhookDelivery``.
+    """
+    from .delivery import webhooks
+
+    attempt = int(attempt)
+    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    next_args = (report_id, event, message_id, attempt + 1)
+    try:
+        outcome = webhooks.attempt_delivery(
+            report_id, event, message_id, attempt, redelivered=redelivered
+        )
+    except Exception as exc:
+        # The database, not the receiver, failed: try again as a new attempt.
+        if attempt < webhooks.max_attempts():
+            raise self.retry(
+                exc=exc, args=next_args, countdown=webhooks.retry_countdown(attempt)
+            ) from exc
+        try:
+            webhooks.give_up(report_id)
+        except Exception:
+            logger.exception("Could not mark the webhook of report %s failed", report_id)
+        raise
+    if outcome.retry_in is not None:
+        raise self.retry(args=next_args, countdown=outcome.retry_in)
+    return outcome.as_dict()
 
 
 def _describe(exc: BaseException) -> str:

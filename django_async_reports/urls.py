@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from rest_framework.routers import SimpleRouter
 
+from .schedule_views import ScheduleViewSet
 from .views import ReportViewSet
 
 app_name = "django_async_reports"
 
 router = SimpleRouter()
+# Before the reports: their empty prefix would read "schedules" as a report id.
+router.register(r"schedules", ScheduleViewSet, basename="schedule")
 router.register(r"", ReportViewSet, basename="report")
 
 urlpatterns = router.urls

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 
@@ -88,6 +89,9 @@ EMAIL_FILE_PATH = os.environ.get(
     "ASYNC_REPORTS_TEST_EMAIL_FILE_PATH",
     os.path.join(tempfile.gettempdir(), "async-reports-tests-mail"),
 )
+# The SMTP backend of the delivery tests talks to an aiosmtpd server on loopback.
+EMAIL_HOST = os.environ.get("ASYNC_REPORTS_TEST_EMAIL_HOST", "127.0.0.1")
+EMAIL_PORT = int(os.environ.get("ASYNC_REPORTS_TEST_EMAIL_PORT", "25"))
 DEFAULT_FROM_EMAIL = "reports@example.com"
 
 REST_FRAMEWORK = {
@@ -108,6 +112,8 @@ ASYNC_REPORTS = {
     "PROGRESS_INTERVAL": 0.2,
     "CANCEL_CHECK_INTERVAL": 0.2,
 }
+# Extra ASYNC_REPORTS keys (JSON) for one test's worker subprocess.
+ASYNC_REPORTS.update(json.loads(os.environ.get("ASYNC_REPORTS_TEST_OVERRIDES", "{}")))
 
 CELERY_BROKER_URL = os.environ.get(
     "ASYNC_REPORTS_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//"
