@@ -5,6 +5,9 @@ so the admin cannot add one, and its detail page is read-only: every field is
 either written by the worker or would, if edited, bypass the validation and
 routing done when the report was requested. State changes happen only through
 the actions below, which call the service layer.
+
+Schedules follow at the end of the module, with their executions and webhook
+delivery attempts (both read-only: the scheduler and the workers write them).
 """
 
 from __future__ import annotations
@@ -848,7 +851,6 @@ class ScheduleExecutionAdmin(_ReadOnlyAdmin):
     list_select_related = ("schedule", "report")
     search_fields = ("schedule__title", "schedule__owner__username", "schedule__id", "report__id")
     date_hierarchy = "due_at"
-    raw_id_fields = ("schedule", "report")
     fields = (
         "schedule",
         "due_at",

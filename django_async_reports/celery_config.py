@@ -29,6 +29,7 @@ TASK_NAMES = (
     "django_async_reports.post_process_report",
     "django_async_reports.send_report_notification",
     "django_async_reports.tick_schedules",
+    "django_async_reports.deliver_webhook",
 )
 
 #: The one beat entry of the app: a tick that starts every due schedule.

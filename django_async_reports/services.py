@@ -414,12 +414,12 @@ def _queue_notification(report: Report) -> None:
 
 
 def notify(report: Report) -> bool:
-    """Send ``report_completed``/``report_failed`` and the requester's e-mail, once.
+    """Record a schedule's outcome, deliver (e-mail, webhook), send the signal, once.
 
     The ``notified_at`` column is claimed with a conditional update first, so a
     retried or redelivered notification step never notifies twice.
     """
-    from .notifications import send_report_email
+    from .delivery import deliver
 
     if report.status not in (Status.COMPLETED, Status.FAILED):
         return False
@@ -431,13 +431,12 @@ def notify(report: Report) -> bool:
     )
     if not claimed:
         return False
-    if report.send_email:
-        try:
-            send_report_email(report)
-        except Exception:
-            # Give the claim back so a retry of the step can send it.
-            Report.objects.filter(pk=report.pk).update(notified_at=None)
-            raise
+    try:
+        deliver(report)
+    except Exception:
+        # Give the claim back so a retry of the step can deliver it.
+        Report.objects.filter(pk=report.pk).update(notified_at=None)
+        raise
     # Receivers run once, after the e-mail went out; one that raises is logged
     # and never keeps the others (or a retry) from running.
     if report.status == Status.COMPLETED:

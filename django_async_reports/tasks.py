@@ -144,8 +144,23 @@ def send_report_notification(self: Any, report_id: str) -> dict[str, Any]:
     try:
         sent = services.notify_report(report_id)
     except Exception as exc:
+        if self.request.retries >= self.max_retries:
+            _abandon_delivery(report_id)
         raise self.retry(exc=exc) from exc
     return {"report_id": report_id, "notified": sent}
+
+
+def _abandon_delivery(report_id: str) -> None:
+    """Retries are spent: mark what delivery left pending as failed."""
+    from .delivery import abandon
+    from .models import Report
+
+    report = Report.objects.filter(pk=report_id).select_related("user").first()
+    if report is not None:
+        try:
+            abandon(report)
+        except Exception:
+            logger.exception("Could not settle the delivery of report %s", report_id)
 
 
 # -- schedules (tick) ---------------------------------------------------------------

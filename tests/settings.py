@@ -108,6 +108,9 @@ QUEUE_PREFIX = os.environ.get("ASYNC_REPORTS_TEST_QUEUE_PREFIX", "test")
 ASYNC_REPORTS = {
     "QUEUE": f"{QUEUE_PREFIX}_reports",
     "HIGH_PRIORITY_QUEUE": f"{QUEUE_PREFIX}_reports_high_priority",
+    # An exchange of their own too: queues bound to one shared direct exchange
+    # with the same routing key would each get a copy of every message.
+    "EXCHANGE": f"{QUEUE_PREFIX}_reports",
     "RETRY_COUNTDOWN": 0,
     "PROGRESS_INTERVAL": 0.2,
     "CANCEL_CHECK_INTERVAL": 0.2,

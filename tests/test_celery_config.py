@@ -28,7 +28,10 @@ def test_declares_durable_priority_queues_and_keeps_the_default_queue():
     assert normal.durable
     assert normal.queue_arguments == {"x-max-priority": 10}
     assert normal.routing_key == "reports.generate"
-    assert normal.exchange.name == "reports" and normal.exchange.type == "direct"
+    assert (
+        normal.exchange.name == settings.ASYNC_REPORTS["EXCHANGE"]
+        and normal.exchange.type == "direct"
+    )
     assert queues[settings.ASYNC_REPORTS["HIGH_PRIORITY_QUEUE"]].queue_arguments == {
         "x-max-priority": 10
     }
@@ -64,3 +67,46 @@ def test_waits_for_the_configuration_when_called_before_it_loads():
     assert not app.configured
     app.config_from_object({"broker_url": "memory://"})
     assert settings.ASYNC_REPORTS["QUEUE"] in queues_by_name(app)
+
+
+def test_tick_schedules_is_one_beat_entry_on_the_reports_queue():
+    app = make_app()
+    configure_celery(app)
+    assert "django_async_reports.tick_schedules" in TASK_NAMES
+    assert set(app.conf.beat_schedule) == {"django_async_reports.tick_schedules"}
+    entry = app.conf.beat_schedule["django_async_reports.tick_schedules"]
+    assert entry["task"] == "django_async_reports.tick_schedules"
+    assert entry["schedule"] == 60.0
+    assert entry["options"] == {
+        "queue": settings.ASYNC_REPORTS["QUEUE"],
+        "exchange": settings.ASYNC_REPORTS["EXCHANGE"],
+        "routing_key": "reports.generate",
+        "priority": 9,
+        "expires": 60.0,
+    }
+    assert app.conf.task_routes["django_async_reports.tick_schedules"] == {
+        "queue": settings.ASYNC_REPORTS["QUEUE"],
+        "routing_key": "reports.generate",
+    }
+
+
+def test_tick_interval_follows_the_setting(settings):
+    settings.ASYNC_REPORTS = {**settings.ASYNC_REPORTS, "SCHEDULE_TICK_INTERVAL": 15}
+    app = make_app()
+    configure_celery(app)
+    entry = app.conf.beat_schedule["django_async_reports.tick_schedules"]
+    assert entry["schedule"] == 15.0
+    assert entry["options"]["expires"] == 15.0
+
+
+def test_keeps_the_host_beat_schedule_and_its_own_tick_entry():
+    host_entry = {"task": "proj.cleanup", "schedule": 3600.0}
+    custom_tick = {"task": "django_async_reports.tick_schedules", "schedule": 30.0}
+    app = make_app(beat_schedule={"proj.cleanup": host_entry})
+    configure_celery(app)
+    assert app.conf.beat_schedule["proj.cleanup"] == host_entry
+    assert "django_async_reports.tick_schedules" in app.conf.beat_schedule
+
+    app = make_app(beat_schedule={"django_async_reports.tick_schedules": custom_tick})
+    configure_celery(app)
+    assert app.conf.beat_schedule == {"django_async_reports.tick_schedules": custom_tick}

@@ -373,7 +373,7 @@ def test_failed_email_is_queued_for_retry_without_hiding_the_failure(user, db, m
     def smtp_down(report):
         raise ConnectionRefusedError("smtp down")
 
-    monkeypatch.setattr("django_async_reports.notifications.send_report_email", smtp_down)
+    monkeypatch.setattr("django_async_reports.delivery.email.send_report_email", smtp_down)
     report = ReportFactory(user=user, status="processing", send_email=True)
     from django.test import TestCase
 
@@ -404,7 +404,7 @@ def test_broker_and_smtp_down_together_still_raise_dispatch_error(user, monkeypa
 
     monkeypatch.setattr("django_async_reports.services.dispatch", refuse)
     monkeypatch.setattr("celery.app.task.Task.apply_async", refuse)
-    monkeypatch.setattr("django_async_reports.notifications.send_report_email", smtp_down)
+    monkeypatch.setattr("django_async_reports.delivery.email.send_report_email", smtp_down)
     with pytest.raises(ReportDispatchError):
         services.request_report(user=user, report_type="numbers", send_email=True)
     assert Report.objects.get().status == Report.Status.FAILED

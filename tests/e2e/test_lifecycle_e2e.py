@@ -256,6 +256,6 @@ def test_email_is_sent_once_to_the_requester(worker, alice, mailbox):
     assert message["To"] == "alice@example.com"
     assert message["From"] == "reports@example.com"
     assert message["Subject"] == 'Your report "Monthly numbers" is ready'
-    body = message.get_content()
+    body = message.get_body(preferencelist=("plain",)).get_content()
     assert "Rows: 3" in body
     assert f"/api/v1/reports/{wanted['id']}/download/" in body

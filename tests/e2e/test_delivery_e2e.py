@@ -1,0 +1,293 @@
+"""Delivery through the real chain on a real worker: e-mail to aiosmtpd, webhooks to an HTTP
+server, both on 127.0.0.1.
+
+The worker of this module sends mail with Django's SMTP backend to the test's
+aiosmtpd server and may reach loopback webhooks (``WEBHOOK_ALLOWED_NETWORKS``),
+with a one-second retry backoff. Scheduled runs are set up as rows (schedule,
+report, execution) and dispatched in one transaction, as the scheduler does.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime
+import hashlib
+import hmac
+import io
+import itertools
+import json
+import time
+
+import pytest
+from django.db import transaction
+
+from django_async_reports import services
+from django_async_reports.models import Report, ReportSchedule, ScheduleExecution, WebhookDelivery
+from tests.e2e.conftest import wait_for
+from tests.factories import UserFactory
+from tests.loopback_servers import SMTPServer, WebhookReceiver, attachments, text_body
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+Delivery = ScheduleExecution.Delivery
+SECRET = "whsec_" + base64.b64encode(b"e2e-secret-e2e-secret-e2e-secret").decode()
+WORKER_SETTINGS = {
+    "WEBHOOK_ALLOWED_NETWORKS": ["127.0.0.0/8"],
+    "WEBHOOK_RETRY_BACKOFF": 1,
+    "WEBHOOK_MAX_ATTEMPTS": 4,
+    "WEBHOOK_TIMEOUT": 3,
+}
+
+
+@pytest.fixture(scope="module")
+def smtp_server():
+    server = SMTPServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def receiver_server():
+    server = WebhookReceiver().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def delivery_workers(workers, smtp_server, django_db_blocker):
+    """The e2e worker manager, its workers started with SMTP and webhook settings of ours."""
+    saved = workers.env
+    workers.env = {
+        **saved,
+        **smtp_server.worker_env(),
+        "ASYNC_REPORTS_TEST_OVERRIDES": json.dumps(WORKER_SETTINGS),
+    }
+    try:
+        yield workers
+    finally:
+        workers.env = saved
+        with django_db_blocker.unblock():
+            workers.stop()  # the next module's worker starts with the usual settings
+
+
+@pytest.fixture
+def smtp(smtp_server):
+    smtp_server.clear()
+    return smtp_server
+
+
+@pytest.fixture
+def receiver(receiver_server):
+    receiver_server.clear()
+    return receiver_server
+
+
+@pytest.fixture
+def delivery_worker(delivery_workers, django_db_blocker):
+    with django_db_blocker.unblock():
+        return delivery_workers.use("delivery", concurrency=2)
+
+
+def verify_signature(secret: str, headers: dict[str, str], body: bytes) -> None:
+    key = base64.b64decode(secret[6:]) if secret.startswith("whsec_") else secret.encode()
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+    expected = "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    assert expected in headers["webhook-signature"].split(" ")
+    assert abs(time.time() - int(headers["webhook-timestamp"])) < 60
+
+
+def initial_status(wanted) -> str:
+    return Delivery.PENDING if wanted else Delivery.NOT_REQUESTED
+
+
+def start_scheduled_run(owner, *, report_type="numbers", parameters=None, **schedule_fields):
+    """A schedule, its report and execution committed together, then the chain dispatched."""
+    with transaction.atomic():
+        schedule = ReportSchedule.objects.create(
+            owner=owner,
+            report_type=report_type,
+            title="Weekly numbers",
+            frequency="weekly",
+            weekday=0,
+            timezone="UTC",
+            **schedule_fields,
+        )
+        report = services.request_report(
+            user=owner, report_type=report_type, parameters=parameters or {}, title=schedule.title
+        )
+        execution = ScheduleExecution.objects.create(
+            schedule=schedule,
+            report=report,
+            due_at=datetime.datetime(2025, 3, 3, 8, 0, tzinfo=datetime.timezone.utc),
+            trigger=ScheduleExecution.Trigger.MANUAL,
+            # As the scheduler starts them: channels to deliver to are pending.
+            email_status=initial_status(schedule.send_email),
+            webhook_status=initial_status(schedule.webhook_url),
+        )
+    return schedule, report, execution
+
+
+def wait_report(report, timeout=30.0) -> Report:
+    return wait_for(
+        lambda: Report.objects.filter(pk=report.pk, status__in=Report.FINISHED_STATUSES).first(),
+        timeout=timeout,
+        message=f"report {report.pk} to finish",
+    )
+
+
+def wait_execution(execution, **statuses) -> ScheduleExecution:
+    def check():
+        fresh = ScheduleExecution.objects.get(pk=execution.pk)
+        return fresh if all(getattr(fresh, k) == v for k, v in statuses.items()) else None
+
+    return wait_for(check, timeout=20, message=f"execution {execution.pk} with {statuses}")
+
+
+def test_scheduled_run_mails_the_csv_and_posts_a_signed_webhook(
+    delivery_worker, smtp, receiver, media_root
+):
+    owner = UserFactory(username="olivia", email="olivia@example.com")
+    _schedule, report, execution = start_scheduled_run(
+        owner,
+        parameters={"count": 4, "text": "hello"},
+        send_email=True,
+        email_recipients=["manager@example.com", "team@example.com"],
+        webhook_url=receiver.url("/reports/done"),
+        webhook_secret=SECRET,
+    )
+
+    done = wait_report(report)
+    assert done.status == "completed", done.error_message
+    execution = wait_execution(execution, email_status=Delivery.SENT, webhook_status=Delivery.SENT)
+
+    # The e-mail, with the very file the download endpoint serves attached.
+    [received] = smtp.received
+    assert sorted(received.rcpt_tos) == ["manager@example.com", "team@example.com"]
+    message = received.message
+    assert message["Subject"] == "Weekly numbers (2025-03-03)"
+    [(filename, content_type, content)] = attachments(message)
+    assert content_type == "text/csv" and filename.endswith(".csv")
+    assert content == (media_root / done.result_file.name).read_bytes()
+    assert list(csv.reader(io.StringIO(content.decode()))) == [["n", "square", "text"]] + [
+        [str(n), str(n * n), "hello"] for n in range(1, 5)
+    ]
+    assert f"/api/v1/reports/{report.pk}/download/" in text_body(message)
+
+    # The webhook, signed with the schedule's secret.
+    [request] = receiver.received()
+    assert request.path == "/reports/done"
+    verify_signature(SECRET, request.headers, request.body)
+    payload = request.json()
+    assert payload["type"] == "report.completed"
+    assert payload["data"]["report_id"] == str(report.pk)
+    assert payload["data"]["row_count"] == 4
+    assert payload["data"]["checksum"] == done.result_data["checksum"]
+    assert payload["data"]["execution_id"] == execution.pk
+    [record] = WebhookDelivery.objects.filter(report=report)
+    assert (record.attempt, record.status_code, record.succeeded) == (1, 204, True)
+
+    # Nothing more turns up (a duplicate notification would show here).
+    time.sleep(1.0)
+    assert len(smtp.received) == 1 and len(receiver.received()) == 1
+
+
+def test_webhook_retries_with_backoff_until_the_receiver_recovers(delivery_worker, smtp, receiver):
+    owner = UserFactory(username="olivia", email="olivia@example.com")
+    receiver.script(500, 503, 200)
+    _schedule, report, execution = start_scheduled_run(
+        owner,
+        parameters={"count": 1},
+        webhook_url=receiver.url(),
+        webhook_secret=SECRET,
+    )
+
+    assert wait_report(report).status == "completed"
+    wait_execution(execution, webhook_status=Delivery.SENT)
+
+    requests = receiver.received()
+    assert len(requests) == 3
+    assert len({r.headers["webhook-id"] for r in requests}) == 1
+    for request in requests:
+        verify_signature(SECRET, request.headers, request.body)
+    # WEBHOOK_RETRY_BACKOFF is 1 second, doubled: about 1 s, then 2 s between attempts.
+    gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(requests)]
+    assert gaps[0] >= 0.9 and gaps[1] >= 1.9, gaps
+    assert list(
+        WebhookDelivery.objects.filter(report=report)
+        .order_by("attempt")
+        .values_list("attempt", "status_code", "succeeded")
+    ) == [(1, 500, False), (2, 503, False), (3, 200, True)]
+    assert smtp.received == []  # the schedule sends no e-mail
+
+
+def test_webhook_fails_for_good_on_a_client_error(delivery_worker, receiver):
+    owner = UserFactory(username="olivia", email="olivia@example.com")
+    receiver.default.status = 400
+    _schedule, report, execution = start_scheduled_run(
+        owner, parameters={"count": 1}, webhook_url=receiver.url(), webhook_secret=SECRET
+    )
+
+    assert wait_report(report).status == "completed"
+    wait_execution(execution, webhook_status=Delivery.FAILED)
+    time.sleep(1.5)  # past the first backoff: no retry
+    assert len(receiver.received()) == 1
+    assert WebhookDelivery.objects.filter(report=report).count() == 1
+
+
+def test_failed_scheduled_run_tells_the_owner_and_the_webhook(delivery_worker, smtp, receiver):
+    owner = UserFactory(username="olivia", email="olivia@example.com")
+    _schedule, report, execution = start_scheduled_run(
+        owner,
+        report_type="broken",
+        send_email=True,
+        email_recipients=["manager@example.com"],
+        webhook_url=receiver.url(),
+        webhook_secret=SECRET,
+    )
+
+    done = wait_report(report)
+    assert done.status == "failed"
+    wait_execution(execution, email_status=Delivery.SENT, webhook_status=Delivery.SENT)
+
+    [received] = smtp.received
+    assert received.rcpt_tos == ["olivia@example.com"]  # the owner, not the recipients
+    assert received.message["Subject"] == 'Scheduled report "Weekly numbers" failed'
+    assert "Error: ConnectionError: the data source is down" in text_body(received.message)
+    [request] = receiver.received()
+    verify_signature(SECRET, request.headers, request.body)
+    assert request.json()["type"] == "report.failed"
+    assert request.json()["data"]["error"] == "ConnectionError: the data source is down"
+
+
+def test_skip_if_empty_delivers_nothing(delivery_worker, smtp, receiver):
+    owner = UserFactory(username="olivia", email="olivia@example.com")
+    _schedule, report, execution = start_scheduled_run(
+        owner,
+        parameters={"count": 0},
+        send_email=True,
+        email_recipients=["manager@example.com"],
+        webhook_url=receiver.url(),
+        webhook_secret=SECRET,
+        skip_if_empty=True,
+    )
+
+    assert wait_report(report).status == "completed"
+    wait_execution(execution, email_status=Delivery.SKIPPED, webhook_status=Delivery.SKIPPED)
+    time.sleep(1.0)
+    assert smtp.received == [] and receiver.received() == []
+
+
+def test_requester_gets_the_csv_of_an_ad_hoc_report(delivery_worker, smtp, alice):
+    created = alice.create(
+        report_type="numbers", title="Ad hoc", send_email=True, parameters={"count": 2}
+    )
+
+    done = alice.wait_finished(created["id"])
+
+    assert done["status"] == "completed"
+    wait_for(lambda: smtp.received, timeout=15, message="the requester's e-mail")
+    [received] = smtp.received
+    assert received.rcpt_tos == ["alice@example.com"]
+    [(_name, _type, content)] = attachments(received.message)
+    assert content == alice.get(f"{created['id']}/download/").content

@@ -1,0 +1,445 @@
+"""E-mail delivery, sent through Django's SMTP backend to a real aiosmtpd server on loopback."""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import smtplib
+
+import pytest
+from django.test import override_settings
+
+from django_async_reports import delivery, services, tasks
+from django_async_reports.models import Report, ReportSchedule, ScheduleExecution
+from django_async_reports.storage import report_storage
+from tests.factories import ReportFactory, UserFactory
+from tests.loopback_servers import SMTPServer, attachments, free_port, text_body
+
+pytestmark = pytest.mark.django_db
+
+Delivery = ScheduleExecution.Delivery
+RECIPIENTS = ["manager@example.com", "team@example.com"]
+
+
+@pytest.fixture(scope="module")
+def smtp_server():
+    server = SMTPServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp(smtp_server, settings):
+    """The aiosmtpd server, empty, with Django's SMTP backend pointed at it."""
+    smtp_server.clear()
+    for name, value in smtp_server.django_settings().items():
+        setattr(settings, name, value)
+    return smtp_server
+
+
+def set_reports_settings(settings, **values):
+    settings.ASYNC_REPORTS = {**settings.ASYNC_REPORTS, **values}
+
+
+def run_report(report: Report) -> Report:
+    """Generate and complete ``report`` as the first two chain steps do (no notification)."""
+    claimed = services.claim_report(report.pk)
+    assert claimed is not None
+    services.generate(claimed)
+    assert services.post_process(report.pk) is not None
+    report.refresh_from_db()
+    return report
+
+
+def numbers_report(user, count=3, **kwargs) -> Report:
+    params = {"count": count, "delay": 0.0, "text": "a&b"}
+    return run_report(ReportFactory(user=user, parameters=params, **kwargs))
+
+
+def expected_rows(count):
+    return [["n", "square", "text"]] + [[str(n), str(n * n), "a&b"] for n in range(1, count + 1)]
+
+
+def make_schedule(owner, **fields) -> ReportSchedule:
+    values = {
+        "report_type": "numbers",
+        "title": "Weekly numbers",
+        "frequency": "weekly",
+        "weekday": 0,
+        "timezone": "Europe/Paris",
+        "send_email": True,
+        "email_recipients": RECIPIENTS,
+        **fields,
+    }
+    return ReportSchedule.objects.create(owner=owner, **values)
+
+
+def make_execution(schedule, report, **fields) -> ScheduleExecution:
+    values = {
+        "due_at": datetime.datetime(2025, 3, 3, 7, 0, tzinfo=datetime.timezone.utc),
+        "status": ScheduleExecution.Status.RUNNING,
+        **fields,
+    }
+    return ScheduleExecution.objects.create(schedule=schedule, report=report, **values)
+
+
+def scheduled_report(owner, *, count=3, schedule_fields=None, execution_fields=None):
+    schedule = make_schedule(owner, **(schedule_fields or {}))
+    report = numbers_report(owner, count=count, title=schedule.title)
+    execution = make_execution(schedule, report, **(execution_fields or {}))
+    return schedule, report, execution
+
+
+def csv_rows(content: bytes):
+    return list(csv.reader(io.StringIO(content.decode("utf-8"))))
+
+
+def email_status(execution) -> str:
+    execution.refresh_from_db()
+    return execution.email_status
+
+
+@pytest.fixture
+def owner(db):
+    return UserFactory(username="olivia", email="olivia@example.com")
+
+
+# -- scheduled reports -------------------------------------------------------------
+class TestScheduledCompleted:
+    def test_recipients_get_the_csv_attached(self, smtp, owner):
+        _schedule, report, execution = scheduled_report(owner)
+
+        delivery.deliver(report)
+
+        [received] = smtp.received
+        assert sorted(received.rcpt_tos) == sorted(RECIPIENTS)
+        message = received.message
+        assert message["From"] == "reports@example.com"
+        assert message["To"] == ", ".join(RECIPIENTS)
+        assert message["Auto-Submitted"] == "auto-generated"
+        # Due 07:00 UTC is 08:00 in Paris, on the schedule's date there.
+        assert message["Subject"] == "Weekly numbers (2025-03-03)"
+        [(filename, content_type, content)] = attachments(message)
+        assert filename == report.result_file.name.rsplit("/", 1)[-1]
+        assert filename.endswith(".csv")
+        assert content_type == "text/csv"
+        assert csv_rows(content) == expected_rows(3)
+        body = text_body(message)
+        assert "Run due 2025-03-03 08:00 CET." in body
+        assert "Rows: 3" in body
+        assert f"The file is attached: {filename}" in body
+        assert f"/api/v1/reports/{report.pk}/download/" in body
+        assert "olivia lists your address" in body
+        assert email_status(execution) == Delivery.SENT
+
+    def test_large_file_is_linked_not_attached(self, smtp, owner, settings):
+        set_reports_settings(
+            settings, EMAIL_ATTACHMENT_MAX_BYTES=10, BASE_URL="https://reports.example.com/"
+        )
+        _schedule, report, execution = scheduled_report(owner)
+        assert report.result_data["file_size"] > 10
+
+        delivery.deliver(report)
+
+        [received] = smtp.received
+        assert attachments(received.message) == []
+        body = text_body(received.message)
+        assert "is too large to attach" in body
+        assert (
+            f"Download it (sign-in required): "
+            f"https://reports.example.com/api/v1/reports/{report.pk}/download/" in body
+        )
+        assert email_status(execution) == Delivery.SENT
+
+    def test_file_at_the_limit_is_attached(self, smtp, owner, settings):
+        _schedule, report, _execution = scheduled_report(owner)
+        set_reports_settings(settings, EMAIL_ATTACHMENT_MAX_BYTES=report.result_data["file_size"])
+
+        delivery.deliver(report)
+
+        [received] = smtp.received
+        [(_name, _type, content)] = attachments(received.message)
+        assert csv_rows(content) == expected_rows(3)
+
+    def test_unreadable_file_is_linked_and_the_mail_says_so(self, smtp, owner):
+        _schedule, report, execution = scheduled_report(owner)
+        report_storage.delete(report.result_file.name)
+
+        delivery.deliver(report)
+
+        [received] = smtp.received
+        assert attachments(received.message) == []
+        body = text_body(received.message)
+        assert "The file is NOT attached: the file could not be read." in body
+        assert f"Download it (sign-in required): /api/v1/reports/{report.pk}/download/" in body
+        assert email_status(execution) == Delivery.SENT
+
+    def test_file_not_matching_its_checksum_is_not_attached(self, smtp, owner):
+        _schedule, report, _execution = scheduled_report(owner)
+        name = report.result_file.name
+        report_storage.delete(name)
+        report_storage.save(name, io.BytesIO(b"n,square,text\r\n1,1,tampered\r\n"))
+
+        delivery.deliver(report)
+
+        [received] = smtp.received
+        assert attachments(received.message) == []
+        assert "does not match its recorded checksum" in text_body(received.message)
+
+    def test_skip_if_empty_sends_nothing(self, smtp, owner):
+        _schedule, report, execution = scheduled_report(
+            owner,
+            count=0,
+            schedule_fields={"skip_if_empty": True, "webhook_url": "http://127.0.0.1:9/hook"},
+        )
+        assert report.result_data["row_count"] == 0
+
+        delivery.deliver(report)
+
+        assert smtp.received == []
+        execution.refresh_from_db()
+        assert (execution.email_status, execution.webhook_status) == (
+            Delivery.SKIPPED,
+            Delivery.SKIPPED,
+        )
+
+    def test_empty_report_is_sent_without_skip_if_empty(self, smtp, owner):
+        _schedule, report, _execution = scheduled_report(owner, count=0)
+
+        delivery.deliver(report)
+
+        [received] = smtp.received
+        [(_name, _type, content)] = attachments(received.message)
+        assert csv_rows(content) == expected_rows(0)
+        assert "Rows: 0" in text_body(received.message)
+
+    def test_no_email_unless_the_schedule_asks(self, smtp, owner):
+        _schedule, report, execution = scheduled_report(
+            owner, schedule_fields={"send_email": False}
+        )
+        delivery.deliver(report)
+        assert smtp.received == []
+        assert email_status(execution) == Delivery.NOT_REQUESTED
+
+    def test_report_send_email_does_not_mail_the_owner_of_a_scheduled_report(self, smtp, owner):
+        schedule = make_schedule(owner, send_email=False)
+        report = numbers_report(owner, send_email=True)
+        make_execution(schedule, report)
+        delivery.deliver(report)
+        assert smtp.received == []
+
+    def test_no_recipients_is_skipped(self, smtp, owner):
+        _schedule, report, execution = scheduled_report(
+            owner, schedule_fields={"email_recipients": []}
+        )
+        delivery.deliver(report)
+        assert smtp.received == []
+        assert email_status(execution) == Delivery.SKIPPED
+
+    def test_duplicate_recipients_get_one_copy(self, smtp, owner):
+        _schedule, report, _execution = scheduled_report(
+            owner,
+            schedule_fields={"email_recipients": ["a@example.com", " A@example.com", "b@x.org"]},
+        )
+        delivery.deliver(report)
+        [received] = smtp.received
+        assert received.rcpt_tos == ["a@example.com", "b@x.org"]
+
+
+class TestScheduledFailed:
+    def test_owner_is_told_with_the_error(self, smtp, owner):
+        schedule = make_schedule(
+            owner,
+            send_email=False,  # the owner hears about failures anyway
+            next_run_at=datetime.datetime(2025, 3, 10, 7, 0, tzinfo=datetime.timezone.utc),
+        )
+        report = ReportFactory(
+            user=owner,
+            title=schedule.title,
+            status="failed",
+            error_message="ConnectionError: the warehouse is down",
+        )
+        execution = make_execution(schedule, report)
+
+        delivery.deliver(report)
+
+        [received] = smtp.received
+        assert received.rcpt_tos == ["olivia@example.com"]
+        message = received.message
+        assert message["Subject"] == 'Scheduled report "Weekly numbers" failed'
+        assert attachments(message) == []
+        body = text_body(message)
+        assert "Hello olivia," in body
+        assert 'scheduled report "Weekly numbers" due 2025-03-03 08:00 CET failed' in body
+        assert "Error: ConnectionError: the warehouse is down" in body
+        assert "next run is due 2025-03-10 08:00 CET" in body
+        assert email_status(execution) == Delivery.SENT
+
+    def test_owner_without_address_is_skipped(self, smtp):
+        owner = UserFactory(username="noaddress", email="")
+        schedule = make_schedule(owner)
+        report = ReportFactory(user=owner, status="failed", error_message="boom")
+        execution = make_execution(schedule, report)
+        delivery.deliver(report)
+        assert smtp.received == []
+        assert email_status(execution) == Delivery.SKIPPED
+
+
+class TestAtMostOnce:
+    def test_a_second_delivery_sends_nothing(self, smtp, owner):
+        _schedule, report, execution = scheduled_report(owner)
+        delivery.deliver(report)
+        delivery.deliver(report)  # a redelivered or retried notification step
+        assert len(smtp.received) == 1
+        assert email_status(execution) == Delivery.SENT
+
+    def test_an_email_being_sent_elsewhere_is_not_sent_again(self, smtp, owner):
+        _schedule, report, execution = scheduled_report(
+            owner, execution_fields={"email_status": Delivery.SENDING}
+        )
+        delivery.deliver(report)
+        assert smtp.received == []
+        assert email_status(execution) == Delivery.SENDING
+
+    def test_pending_claim_set_by_the_scheduler_is_honoured(self, smtp, owner):
+        _schedule, report, execution = scheduled_report(
+            owner, execution_fields={"email_status": Delivery.PENDING}
+        )
+        delivery.deliver(report)
+        assert len(smtp.received) == 1
+        assert email_status(execution) == Delivery.SENT
+
+    def test_temporary_smtp_error_gives_the_claim_back_and_raises(self, smtp, owner):
+        _schedule, report, execution = scheduled_report(owner)
+        smtp.fail_next(1)
+
+        with pytest.raises(smtplib.SMTPDataError):
+            delivery.deliver(report)
+        assert smtp.received == []
+        assert email_status(execution) == Delivery.PENDING
+
+        delivery.deliver(report)  # the retry
+        assert len(smtp.received) == 1
+        assert email_status(execution) == Delivery.SENT
+
+    def test_smtp_server_down_raises_for_a_retry(self, smtp, owner, settings):
+        _schedule, report, execution = scheduled_report(owner)
+        settings.EMAIL_PORT = free_port()  # nothing listens there
+        with pytest.raises(OSError):
+            delivery.deliver(report)
+        assert email_status(execution) == Delivery.PENDING
+
+    def test_refused_recipients_fail_for_good(self, smtp, owner):
+        _schedule, report, execution = scheduled_report(owner)
+        smtp.refuse(*RECIPIENTS)
+        delivery.deliver(report)  # no exception: retrying would be refused again
+        assert smtp.received == []
+        assert email_status(execution) == Delivery.FAILED
+        delivery.deliver(report)
+        assert email_status(execution) == Delivery.FAILED
+
+    def test_abandon_marks_a_pending_email_failed(self, smtp, owner):
+        _schedule, report, execution = scheduled_report(owner)
+        smtp.fail_next(1)
+        with pytest.raises(smtplib.SMTPDataError):
+            delivery.deliver(report)
+        delivery.abandon(report)
+        assert email_status(execution) == Delivery.FAILED
+        delivery.deliver(report)
+        assert smtp.received == []
+
+    def test_retried_notification_task_mails_once(self, smtp, owner):
+        """The real notification task, applied in-process: its retry sends the one e-mail."""
+        _schedule, report, execution = scheduled_report(owner)
+        smtp.fail_next(1)
+
+        result = tasks.send_report_notification.apply(args=[str(report.pk)])
+
+        assert result.successful(), result.traceback
+        assert len(smtp.received) == 1
+        assert email_status(execution) == Delivery.SENT
+        # Redelivered once more: nothing new.
+        tasks.send_report_notification.apply(args=[str(report.pk)])
+        assert len(smtp.received) == 1
+
+
+# -- ad-hoc reports ----------------------------------------------------------------
+class TestRequester:
+    def test_completed_report_is_attached_for_the_requester(self, smtp, user):
+        report = numbers_report(user, send_email=True, title='Q1 "sales" & more')
+
+        delivery.deliver(report)
+
+        [received] = smtp.received
+        assert received.rcpt_tos == [user.email]
+        message = received.message
+        # Text templates are not HTML-escaped.
+        assert message["Subject"] == 'Your report "Q1 "sales" & more" is ready'
+        [(_name, content_type, content)] = attachments(message)
+        assert content_type == "text/csv"
+        assert csv_rows(content) == expected_rows(3)
+        body = text_body(message)
+        assert "Rows: 3" in body
+        assert f"Also available (sign-in required): /api/v1/reports/{report.pk}/download/" in body
+
+    def test_failed_report_tells_the_error(self, smtp, user):
+        report = ReportFactory(user=user, send_email=True, status="failed", error_message="boom")
+        delivery.deliver(report)
+        [received] = smtp.received
+        assert received.message["Subject"] == f'Your report "{report.title}" failed'
+        assert "Error: boom" in text_body(received.message)
+
+    def test_nothing_unless_asked(self, smtp, user):
+        delivery.deliver(numbers_report(user))
+        assert smtp.received == []
+
+    def test_cancelled_report_sends_no_email(self, smtp, user):
+        report = ReportFactory(user=user, send_email=True)
+        services.cancel_report(report)
+        delivery.deliver(report)
+        assert smtp.received == []
+
+    def test_temporary_error_raises_for_the_notification_retry(self, smtp, user):
+        report = numbers_report(user, send_email=True)
+        smtp.fail_next(1)
+        with pytest.raises(smtplib.SMTPDataError):
+            delivery.deliver(report)
+
+    def test_refused_requester_is_logged_not_raised(self, smtp, user, caplog):
+        report = numbers_report(user, send_email=True)
+        smtp.refuse(user.email)
+        delivery.deliver(report)
+        assert smtp.received == []
+        assert "not retrying" in caplog.text
+
+    def test_notification_step_sends_once(self, smtp, user):
+        report = numbers_report(user, send_email=True)
+        assert services.notify_report(report.pk) is True
+        assert services.notify_report(report.pk) is False
+        assert len(smtp.received) == 1
+        assert attachments(smtp.received[0].message)
+
+
+# -- templates ---------------------------------------------------------------------------
+def test_templates_can_be_overridden_with_an_html_alternative(smtp, owner, settings, tmp_path):
+    folder = tmp_path / "django_async_reports" / "email"
+    folder.mkdir(parents=True)
+    (folder / "schedule_completed_subject.txt").write_text("[Reports] {{ schedule.title }}\n")
+    (folder / "schedule_completed_body.html").write_text(
+        "<p>{{ report.title }}: {{ row_count }} rows</p>"
+    )
+    templates = [{**settings.TEMPLATES[0], "DIRS": [str(tmp_path)]}]
+    _schedule, report, _execution = scheduled_report(owner, schedule_fields={"title": "A<b>"})
+
+    with override_settings(TEMPLATES=templates):
+        delivery.deliver(report)
+
+    [received] = smtp.received
+    message = received.message
+    assert message["Subject"] == "[Reports] A<b>"
+    html = message.get_body(preferencelist=("html",))
+    assert html is not None
+    assert html.get_content().strip() == "<p>A&lt;b&gt;: 3 rows</p>"  # HTML is escaped
+    assert "Rows: 3" in text_body(message)  # the packaged text body still applies
+    assert len(attachments(message)) == 1
