@@ -29,6 +29,7 @@ TASK_NAMES = (
     "django_async_reports.post_process_report",
     "django_async_reports.send_report_notification",
     "django_async_reports.tick_schedules",
+    "django_async_reports.send_schedule_failure_notification",
     "django_async_reports.deliver_webhook",
 )
 

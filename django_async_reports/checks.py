@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from django.conf import settings
@@ -9,6 +10,7 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
 from .conf import DEFAULTS, SETTINGS_NAME, report_settings
+from .delivery.network import includes_public_addresses
 
 # Zero is a valid value for these (no retry, no delay, write at every chunk)...
 _NON_NEGATIVE_NUMBERS = (
@@ -16,6 +18,7 @@ _NON_NEGATIVE_NUMBERS = (
     "RETRY_COUNTDOWN",
     "PROGRESS_INTERVAL",
     "CANCEL_CHECK_INTERVAL",
+    "WEBHOOK_RETRY_BACKOFF",
 )
 # ...but not for these.
 _POSITIVE_NUMBERS = (
@@ -26,7 +29,17 @@ _POSITIVE_NUMBERS = (
     "RECENT_LIMIT",
     "MAX_PARAMETERS_BYTES",
     "PROGRESS_CACHE_TIMEOUT",
+    "SCHEDULE_TICK_INTERVAL",
+    "WEBHOOK_TIMEOUT",
 )
+# Counts: whole numbers, at least this much (E012). An attachment limit of 0
+# is meaningful (always link the file, never attach it).
+_INTEGERS = {
+    "SCHEDULE_BATCH_SIZE": 1,
+    "MAX_EMAIL_RECIPIENTS": 1,
+    "WEBHOOK_MAX_ATTEMPTS": 1,
+    "EMAIL_ATTACHMENT_MAX_BYTES": 0,
+}
 _NON_EMPTY_STRINGS = (
     "QUEUE",
     "ROUTING_KEY",
@@ -135,4 +148,71 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             errors.append(_error(str(exc), "E010"))
     if "rest_framework" not in settings.INSTALLED_APPS:
         errors.append(_error("'rest_framework' must be in INSTALLED_APPS.", "E011"))
+
+    for name, least in _INTEGERS.items():
+        v = value(name)
+        if isinstance(v, bool) or not isinstance(v, int) or v < least:
+            errors.append(
+                _error(
+                    f"{SETTINGS_NAME}[{name!r}] must be an integer >= {least}, not {v!r}.", "E012"
+                )
+            )
+    errors.extend(_check_allowed_networks(value("WEBHOOK_ALLOWED_NETWORKS")))
+    secret = value("WEBHOOK_SECRET")
+    if secret is not None and (not isinstance(secret, str) or not secret.strip()):
+        errors.append(
+            _error(
+                f"{SETTINGS_NAME}['WEBHOOK_SECRET'] must be None or a non-empty string.",
+                "E014",
+                "None derives the secrets of ad-hoc reports' webhooks from SECRET_KEY.",
+            )
+        )
     return errors
+
+
+def _check_allowed_networks(networks: Any) -> list[CheckMessage]:
+    """WEBHOOK_ALLOWED_NETWORKS: a list of CIDR strings (E013), none of them public (W002)."""
+    name = f"{SETTINGS_NAME}['WEBHOOK_ALLOWED_NETWORKS']"
+    if not isinstance(networks, (list, tuple)):
+        return [
+            _error(
+                f"{name} must be a list of networks such as '10.0.0.0/8', not {networks!r}.",
+                "E013",
+            )
+        ]
+    messages: list[CheckMessage] = []
+    for entry in networks:
+        try:
+            if not isinstance(entry, (str, ipaddress.IPv4Network, ipaddress.IPv6Network)):
+                raise ValueError("not a string")
+            # As delivery.network.allowed_networks() reads it at send time.
+            network = ipaddress.ip_network(str(entry), strict=False)
+        except ValueError as exc:
+            messages.append(
+                _error(
+                    f"{name} has an invalid network {entry!r}: {exc}.",
+                    "E013",
+                    "Give CIDR strings, such as '127.0.0.0/8' or 'fd00::/8'.",
+                )
+            )
+            continue
+        if includes_public_addresses(network):
+            wide = network.prefixlen == 0
+            messages.append(
+                Warning(
+                    f"{name} lists {entry!r}, which "
+                    + (
+                        "lets webhooks reach every loopback, private and link-local address: "
+                        "the protection against requests into your network is off."
+                        if wide
+                        else "includes public addresses. Public addresses are always allowed; "
+                        "this setting only opens non-public ones, so a network this wide "
+                        "is probably a mistake."
+                    ),
+                    hint="List only the loopback or private networks webhooks must reach, "
+                    "such as '10.1.2.0/24'.",
+                    obj=SETTINGS_NAME,
+                    id="django_async_reports.W002",
+                )
+            )
+    return messages

@@ -10,7 +10,10 @@ these functions. Rules kept here:
   (schedule, due instant) constraint, so two beats or two ticks never produce
   two runs; the runs missed while beat was down collapse into one;
 * reports are created through :func:`.services.request_report`, which
-  dispatches them once the transaction commits.
+  dispatches them once the transaction commits;
+* a run that fails before its report exists (parameters no longer valid,
+  generator removed, report refused, invalid stored timing) is a ``failed``
+  execution without a report, and its owner is e-mailed once it commits.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from .conf import report_settings
 from .exceptions import NotRegistered
 from .models import Report, ReportSchedule, ScheduleExecution
 from .registry import registry
+from .routing import ensure_declared, route_for_priority
 
 __all__ = [
     "create_schedule",
@@ -186,6 +190,11 @@ def _clean_delivery(schedule: ReportSchedule, errors: dict[str, list[str]]) -> N
     if not isinstance(recipients, list) or not all(isinstance(r, str) for r in recipients):
         errors["email_recipients"] = ["Give a list of e-mail addresses."]
     else:
+        # Duplicates (case-insensitive) dropped before counting, as the API does.
+        unique: dict[str, str] = {}
+        for address in recipients:
+            unique.setdefault(address.lower(), address)
+        recipients = schedule.email_recipients = list(unique.values())
         limit = int(report_settings.MAX_EMAIL_RECIPIENTS)
         bad = []
         for address in recipients:
@@ -200,10 +209,17 @@ def _clean_delivery(schedule: ReportSchedule, errors: dict[str, list[str]]) -> N
         elif schedule.send_email and not recipients:
             errors["email_recipients"] = ["Give at least one recipient when send_email is true."]
     if schedule.webhook_url:
+        from .delivery import validate_webhook_url
+
         try:
             URLValidator(schemes=["http", "https"])(schedule.webhook_url)
+            # Literal loopback, private or metadata targets are refused here;
+            # host names are resolved and checked again at send time.
+            validate_webhook_url(schedule.webhook_url, resolve=False)
         except DjangoValidationError:
             errors["webhook_url"] = ["Enter a valid http:// or https:// URL."]
+        except ValueError as exc:
+            errors["webhook_url"] = [str(exc)]
 
 
 def _validate(schedule: ReportSchedule, *, check_parameters: bool) -> None:
@@ -369,19 +385,88 @@ def _delivery_statuses(schedule: ReportSchedule) -> dict[str, str]:
     }
 
 
+def _failed_statuses(schedule: ReportSchedule) -> dict[str, str]:
+    """Channels of a run that failed before its report existed.
+
+    The owner is to be told (``pending`` until :func:`_tell_owner` settles it);
+    webhooks go out per report, so a schedule's webhook is ``skipped``.
+    """
+    return {
+        "email_status": str(Delivery.PENDING),
+        "webhook_status": str(Delivery.SKIPPED)
+        if schedule.webhook_url
+        else str(Delivery.NOT_REQUESTED),
+    }
+
+
+def _tell_owner(execution: ScheduleExecution, schedule: ReportSchedule) -> None:
+    """Once committed, queue the e-mail telling the owner this run failed before its report.
+
+    The tick itself never talks to SMTP: the ``send_schedule_failure_notification``
+    task does, and retries. Should the broker refuse the task, the e-mail is
+    sent at once instead; no error of either kind reaches the tick.
+    """
+    execution_id, priority = execution.pk, schedule.priority
+
+    def queue() -> None:
+        from .tasks import send_schedule_failure_notification
+
+        try:
+            ensure_declared(send_schedule_failure_notification.app)
+            send_schedule_failure_notification.apply_async(
+                args=(execution_id,), **route_for_priority(priority)
+            )
+        except Exception:
+            logger.warning(
+                "Could not queue the failure e-mail of execution %s; sending it now.",
+                execution_id,
+                exc_info=True,
+            )
+            _tell_owner_now(execution_id)
+
+    transaction.on_commit(queue)
+
+
+def _tell_owner_now(execution_id: int) -> None:
+    """Send the failure e-mail of a run without a report in this process; never raises."""
+    from . import delivery
+
+    try:
+        execution = (
+            ScheduleExecution.objects.select_related("schedule", "schedule__owner")
+            .filter(pk=execution_id)
+            .first()
+        )
+        if execution is None:
+            return
+        try:
+            delivery.deliver_execution_failure(execution)
+        except Exception:
+            # Nothing will try again: the history must not show it pending.
+            delivery.abandon_execution_failure(execution)
+            raise
+    except Exception:
+        logger.exception("Could not e-mail the owner that execution %s failed", execution_id)
+
+
 def _start_execution(
     schedule: ReportSchedule, *, due_at: datetime, trigger: str, now: datetime
 ) -> ScheduleExecution | None:
     """Record the run due at ``due_at`` and request its report; None if it already exists.
 
     Must run inside a transaction: the report is dispatched when it commits.
-    Parameters that no longer validate give a failed execution without a report.
+    Parameters that no longer validate give a failed execution without a
+    report, whose owner is e-mailed once it commits.
     """
     error = ""
     parameters: dict[str, Any] = {}
     try:
         parameters = rendered_parameters(schedule, now)
-    except RUN_ERRORS as exc:
+    except Exception as exc:
+        # Whatever a generator's serializer raises fails this run, recorded
+        # and told to the owner, never the whole tick.
+        if not isinstance(exc, RUN_ERRORS):
+            logger.exception("Parameters of schedule %s raised", schedule.pk)
         error = _describe(exc)
     try:
         with transaction.atomic():
@@ -393,13 +478,14 @@ def _start_execution(
                 started_at=now,
                 finished_at=now if error else None,
                 error=error[:10000],
-                **_delivery_statuses(schedule),
+                **(_failed_statuses(schedule) if error else _delivery_statuses(schedule)),
             )
     except IntegrityError:
         logger.info("Schedule %s already ran for %s; skipping.", schedule.pk, due_at)
         return None
     if error:
         logger.warning("Scheduled run %s of %s failed: %s", execution.pk, schedule.pk, error)
+        _tell_owner(execution, schedule)
         return execution
     try:
         report = services.request_report(
@@ -415,7 +501,11 @@ def _start_execution(
         execution.status = ExecutionStatus.FAILED
         execution.finished_at = now
         execution.error = _describe(exc)[:10000]
-        execution.save(update_fields=["status", "finished_at", "error"])
+        statuses = _failed_statuses(schedule)
+        for name, value in statuses.items():
+            setattr(execution, name, value)
+        execution.save(update_fields=["status", "finished_at", "error", *statuses])
+        _tell_owner(execution, schedule)
         return execution
     execution.report = report
     ScheduleExecution.objects.filter(pk=execution.pk).update(report=report)
@@ -487,16 +577,19 @@ def _run_due(schedule: ReportSchedule, now: datetime) -> ScheduleExecution | Non
     if error is not None:
         try:
             with transaction.atomic():
-                return ScheduleExecution.objects.create(
+                execution = ScheduleExecution.objects.create(
                     schedule=schedule,
                     due_at=due_at,
                     status=ExecutionStatus.FAILED,
                     started_at=now,
                     finished_at=now,
                     error=error,
+                    **_failed_statuses(schedule),
                 )
         except IntegrityError:
             return None
+        _tell_owner(execution, schedule)
+        return execution
     return _start_execution(
         schedule, due_at=due_at, trigger=str(ScheduleExecution.Trigger.SCHEDULE), now=now
     )
@@ -535,8 +628,9 @@ def _as_count(value: Any) -> int | None:
 def record_report_outcome(report: Report) -> ScheduleExecution | None:
     """Copy a finished report's outcome onto its schedule execution, once.
 
-    Completed reports complete the execution (rows, file size); failed and
-    cancelled ones fail it with the report's error. Returns the execution when
+    Completed reports complete the execution (rows, file size); failed ones
+    fail it with the report's error, cancelled ones with "Cancelled" (the
+    status has no "cancelled": the run did not deliver). Returns the execution when
     this call recorded the outcome, None when the report is not a scheduled
     one, not finished, or the outcome was already recorded.
     """
@@ -546,7 +640,8 @@ def record_report_outcome(report: Report) -> ScheduleExecution | None:
     if report.status == Report.Status.COMPLETED:
         status, error = ExecutionStatus.COMPLETED, ""
     elif report.status == Report.Status.CANCELLED:
-        status, error = ExecutionStatus.FAILED, report.error_message or "Cancelled"
+        # Not the report's error_message: it may still hold an earlier attempt's error.
+        status, error = ExecutionStatus.FAILED, "Cancelled"
     else:
         status, error = ExecutionStatus.FAILED, report.error_message or "Failed"
     updated = ScheduleExecution.objects.filter(

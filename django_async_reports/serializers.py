@@ -19,6 +19,9 @@ class ReportSerializer(serializers.ModelSerializer):
     report_type_label = serializers.SerializerMethodField()
     download_url = serializers.SerializerMethodField()
     progress_url = serializers.SerializerMethodField()
+    webhook_secret = serializers.SerializerMethodField(
+        help_text="Signs this report's webhooks (Standard Webhooks); null without a webhook."
+    )
 
     class Meta:
         model = Report
@@ -36,6 +39,8 @@ class ReportSerializer(serializers.ModelSerializer):
             "error_message",
             "retry_count",
             "send_email",
+            "webhook_url",
+            "webhook_secret",
             "celery_task_id",
             "started_at",
             "completed_at",
@@ -57,6 +62,13 @@ class ReportSerializer(serializers.ModelSerializer):
         request = self.context.get("request")
         return request.build_absolute_uri(path) if request is not None else path
 
+    def get_webhook_secret(self, obj: Report) -> str | None:
+        if not obj.webhook_url:
+            return None
+        from .delivery import webhook_secret_for_user
+
+        return webhook_secret_for_user(obj.user_id)
+
     def get_progress_url(self, obj: Report) -> str:
         return self._url("report-progress", obj)
 
@@ -74,6 +86,17 @@ class ReportCreateSerializer(serializers.Serializer):
     priority = serializers.ChoiceField(choices=Report.Priority.choices, default="normal")
     parameters = serializers.JSONField(required=False, default=dict)
     send_email = serializers.BooleanField(required=False, default=False)
+    webhook_url = serializers.URLField(required=False, allow_blank=True, default="", max_length=500)
+
+    def validate_webhook_url(self, value: str) -> str:
+        if not value:
+            return ""
+        from .delivery import validate_webhook_url
+
+        try:
+            return validate_webhook_url(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc), code="invalid") from exc
 
     def validate_report_type(self, value: str) -> str:
         if value not in registry:

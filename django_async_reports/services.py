@@ -58,6 +58,7 @@ def request_report(
     title: str = "",
     priority: str = "normal",
     send_email: bool = False,
+    webhook_url: str = "",
     validated: bool = False,
 ) -> Report:
     """Create a pending report and queue its generation once the row is committed.
@@ -78,6 +79,7 @@ def request_report(
             parameters=dict(parameters or {}),
             priority=priority,
             send_email=send_email,
+            webhook_url=webhook_url,
             celery_task_id=str(uuid.uuid4()),
             progress_message="Queued",
         )
@@ -137,7 +139,7 @@ def _raise_dispatch_error(report: Report, errors: list[Exception]) -> None:
 
 
 def regenerate_report(report: Report, *, user: Any = None) -> Report:
-    """A new report with the same type, title, parameters, priority and e-mail choice."""
+    """A new report with the same type, title, parameters, priority and delivery choices."""
     return request_report(
         user=user or report.user,
         report_type=report.report_type,
@@ -145,6 +147,7 @@ def regenerate_report(report: Report, *, user: Any = None) -> Report:
         title=report.title,
         priority=report.priority,
         send_email=report.send_email,
+        webhook_url=report.webhook_url,
     )
 
 
@@ -184,12 +187,14 @@ def cancel_report(report: Report) -> Report:
     A pending one never starts; a running one stops at its next progress
     check (within ``CANCEL_CHECK_INTERVAL`` seconds) and its partial file is
     removed. The persisted status is the flag: a revoke would be lost when
-    workers restart.
+    workers restart. A scheduled report's execution fails with "Cancelled";
+    once committed, the ``report.cancelled`` webhook is queued (no e-mail).
     """
     now = timezone.now()
     updated = Report.objects.filter(pk=report.pk, status__in=Report.ACTIVE_STATUSES).update(
         status=Status.CANCELLED,
         progress_message="Cancelled",
+        error_message="",  # an earlier attempt's error is not why it ended
         completed_at=now,
         expires_at=now + timedelta(seconds=int(report_settings.RETENTION_SECONDS)),
         updated_at=now,
@@ -203,7 +208,20 @@ def cancel_report(report: Report) -> Report:
     progress.write_cache(report.pk, status=Status.CANCELLED, message="Cancelled")
     _delete_file(report.result_file.name)
     signals.report_cancelled.send(sender=Report, report=report)
+    transaction.on_commit(lambda: _notify_cancelled(report))
     return report
+
+
+def _notify_cancelled(report: Report) -> None:
+    """Deliver a cancellation (its webhook); an error is logged, never raised to the caller.
+
+    Should the broker refuse the webhook, ``notified_at`` is given back, so the
+    report chain's notification step, still to run, delivers it instead.
+    """
+    try:
+        notify(report)
+    except Exception:
+        logger.exception("Could not deliver the cancellation of report %s", report.pk)
 
 
 def delete_report(report: Report) -> None:
@@ -417,11 +435,13 @@ def notify(report: Report) -> bool:
     """Record a schedule's outcome, deliver (e-mail, webhook), send the signal, once.
 
     The ``notified_at`` column is claimed with a conditional update first, so a
-    retried or redelivered notification step never notifies twice.
+    retried or redelivered notification step never notifies twice. Cancelled
+    reports are delivered too (a webhook, no e-mail); their signal,
+    ``report_cancelled``, was sent by :func:`cancel_report`.
     """
     from .delivery import deliver
 
-    if report.status not in (Status.COMPLETED, Status.FAILED):
+    if report.status not in Report.FINISHED_STATUSES:
         return False
     from .schedules import record_report_outcome
 
@@ -441,6 +461,8 @@ def notify(report: Report) -> bool:
     # and never keeps the others (or a retry) from running.
     if report.status == Status.COMPLETED:
         responses = signals.report_completed.send_robust(sender=Report, report=report)
+    elif report.status == Status.CANCELLED:
+        responses = []
     else:
         responses = signals.report_failed.send_robust(
             sender=Report, report=report, error=report.error_message

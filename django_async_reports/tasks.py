@@ -164,6 +164,43 @@ def _abandon_delivery(report_id: str) -> None:
 
 
 # -- schedules (tick) ---------------------------------------------------------------
+@shared_task(
+    bind=True,
+    name="django_async_reports.send_schedule_failure_notification",
+    max_retries=3,
+    default_retry_delay=30,
+    acks_late=True,
+    reject_on_worker_lost=True,
+)
+def send_schedule_failure_notification(self: Any, execution_id: int) -> dict[str, Any]:
+    """E-mail a schedule's owner that a run failed before its report existed, at most once.
+
+    Queued by the scheduler once the failed execution is committed. SMTP
+    errors that may pass are retried; when the retries are spent the
+    execution's e-mail is recorded ``failed``.
+    """
+    from .delivery import abandon_execution_failure, deliver_execution_failure
+    from .models import ScheduleExecution
+
+    execution = (
+        ScheduleExecution.objects.select_related("schedule", "schedule__owner")
+        .filter(pk=execution_id)
+        .first()
+    )
+    if execution is None:
+        return {"execution_id": execution_id, "email_status": None}
+    try:
+        status = deliver_execution_failure(execution)
+    except Exception as exc:
+        if self.request.retries >= self.max_retries:
+            try:
+                abandon_execution_failure(execution)
+            except Exception:
+                logger.exception("Could not settle the e-mail of execution %s", execution_id)
+        raise self.retry(exc=exc) from exc
+    return {"execution_id": execution_id, "email_status": status}
+
+
 @shared_task(name="django_async_reports.tick_schedules")
 def tick_schedules() -> dict[str, int]:
     """Start every due schedule (beat sends this every ``SCHEDULE_TICK_INTERVAL`` seconds).

@@ -291,3 +291,50 @@ class TestDetailActions:
 def test_url_names():
     assert reverse("django_async_reports:report-list") == URL
     assert reverse("django_async_reports:report-types") == URL + "types/"
+
+
+class TestAdHocWebhook:
+    def test_webhook_url_is_accepted_and_signed_with_the_users_secret(
+        self, auth_client, user, captured_dispatches, settings
+    ):
+        from django_async_reports.delivery import webhook_secret_for_user
+
+        settings.ASYNC_REPORTS = {
+            **settings.ASYNC_REPORTS,
+            "WEBHOOK_ALLOWED_NETWORKS": ["127.0.0.0/8"],
+        }
+        response = auth_client.post(
+            URL,
+            {"report_type": "numbers", "webhook_url": "http://127.0.0.1:9/hook"},
+            format="json",
+        )
+        assert response.status_code == 201, response.json()
+        body = response.json()
+        assert body["webhook_url"] == "http://127.0.0.1:9/hook"
+        assert body["webhook_secret"] == webhook_secret_for_user(user)
+        assert body["webhook_secret"].startswith("whsec_")
+        report = Report.objects.get(pk=body["id"])
+        new = services.regenerate_report(report)
+        assert new.webhook_url == report.webhook_url
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "http://127.0.0.1/hook",
+            "http://169.254.169.254/latest",
+            "ftp://example.com/x",
+            "http://user:pw@example.com/",
+            "not a url",
+        ],
+    )
+    def test_unsafe_webhook_targets_are_400(self, auth_client, url):
+        response = auth_client.post(
+            URL, {"report_type": "numbers", "webhook_url": url}, format="json"
+        )
+        assert response.status_code == 400
+        assert "webhook_url" in response.json()
+        assert not Report.objects.exists()
+
+    def test_no_webhook_no_secret(self, auth_client, captured_dispatches):
+        body = auth_client.post(URL, {"report_type": "numbers"}, format="json").json()
+        assert body["webhook_url"] == "" and body["webhook_secret"] is None

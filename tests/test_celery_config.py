@@ -110,3 +110,17 @@ def test_keeps_the_host_beat_schedule_and_its_own_tick_entry():
     app = make_app(beat_schedule={"django_async_reports.tick_schedules": custom_tick})
     configure_celery(app)
     assert app.conf.beat_schedule == {"django_async_reports.tick_schedules": custom_tick}
+
+
+def test_every_task_of_the_package_is_routed():
+    """A task missing from TASK_NAMES would go to the host's default queue."""
+    from celery import Task
+
+    from django_async_reports import tasks
+
+    names = {
+        value.name
+        for value in vars(tasks).values()
+        if isinstance(value, Task) and value.name.startswith("django_async_reports.")
+    }
+    assert names == set(TASK_NAMES)

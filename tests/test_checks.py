@@ -1,3 +1,4 @@
+import pytest
 from django.core.checks import Error, Warning
 from django.test import override_settings
 
@@ -68,3 +69,122 @@ def test_zero_is_refused_where_it_makes_no_sense_and_allowed_elsewhere():
         assert ids(check_settings()) == ["django_async_reports.E002"] * 2
     with override_settings(ASYNC_REPORTS={"MAX_RETRIES": 0, "RETRY_COUNTDOWN": 0}):
         assert check_settings() == []
+
+
+# -- schedules, e-mail and webhooks -------------------------------------------------
+def test_schedule_and_webhook_defaults_pass():
+    with override_settings(
+        ASYNC_REPORTS={
+            "SCHEDULE_TICK_INTERVAL": 0.5,
+            "WEBHOOK_TIMEOUT": 2,
+            "WEBHOOK_RETRY_BACKOFF": 0,
+            "EMAIL_ATTACHMENT_MAX_BYTES": 0,  # always link, never attach
+            "WEBHOOK_ALLOWED_NETWORKS": ["127.0.0.0/8", "::1/128", "10.1.2.0/24", "fd00::/8"],
+            "WEBHOOK_SECRET": "whsec_c2VjcmV0",
+        }
+    ):
+        assert check_settings() == []
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("SCHEDULE_TICK_INTERVAL", 0),
+        ("SCHEDULE_TICK_INTERVAL", "60"),
+        ("WEBHOOK_TIMEOUT", 0),
+        ("WEBHOOK_TIMEOUT", -1.5),
+        ("WEBHOOK_TIMEOUT", None),
+        ("WEBHOOK_RETRY_BACKOFF", -1),
+        ("WEBHOOK_RETRY_BACKOFF", True),
+    ],
+)
+def test_schedule_and_webhook_numbers(name, value):
+    with override_settings(ASYNC_REPORTS={name: value}):
+        messages = check_settings()
+    assert ids(messages) == ["django_async_reports.E002"]
+    assert name in messages[0].msg
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("SCHEDULE_BATCH_SIZE", 0),
+        ("SCHEDULE_BATCH_SIZE", 0.5),  # int(0.5) would claim nothing, ever
+        ("SCHEDULE_BATCH_SIZE", "500"),
+        ("MAX_EMAIL_RECIPIENTS", 0),
+        ("MAX_EMAIL_RECIPIENTS", True),
+        ("WEBHOOK_MAX_ATTEMPTS", 0),
+        ("WEBHOOK_MAX_ATTEMPTS", 2.5),
+        ("EMAIL_ATTACHMENT_MAX_BYTES", -1),
+        ("EMAIL_ATTACHMENT_MAX_BYTES", None),
+    ],
+)
+def test_schedule_and_webhook_counts(name, value):
+    with override_settings(ASYNC_REPORTS={name: value}):
+        messages = check_settings()
+    assert ids(messages) == ["django_async_reports.E012"]
+    assert isinstance(messages[0], Error)
+    assert name in messages[0].msg
+
+
+@pytest.mark.parametrize(
+    "networks, count",
+    [
+        ("127.0.0.0/8", 1),  # a string, not a list of them
+        (None, 1),
+        (["127.0.0.0/8", "localhost"], 1),
+        (["10.0.0.0/33", "fe80::/129"], 2),
+        ([b"10.0.0.0/8"], 1),
+        ([10], 1),
+    ],
+)
+def test_allowed_networks_must_be_a_list_of_cidr_strings(networks, count):
+    with override_settings(ASYNC_REPORTS={"WEBHOOK_ALLOWED_NETWORKS": networks}):
+        messages = check_settings()
+    assert ids(messages) == ["django_async_reports.E013"] * count
+
+
+@pytest.mark.parametrize(
+    "network, everything",
+    [
+        ("0.0.0.0/0", True),
+        ("::/0", True),
+        ("8.8.8.0/24", False),
+        ("10.0.0.0/7", False),  # 11.0.0.0/8 is public
+        ("2001:4860::/32", False),
+    ],
+)
+def test_allowed_networks_with_public_addresses_warn(network, everything):
+    with override_settings(ASYNC_REPORTS={"WEBHOOK_ALLOWED_NETWORKS": ["127.0.0.0/8", network]}):
+        messages = check_settings()
+    assert ids(messages) == ["django_async_reports.W002"]
+    assert isinstance(messages[0], Warning)
+    assert network in messages[0].msg
+    assert ("protection against requests into your network is off" in messages[0].msg) is (
+        everything
+    )
+
+
+@pytest.mark.parametrize("secret", ["", "   ", 42, b"bytes"])
+def test_webhook_secret_is_none_or_a_non_empty_string(secret):
+    with override_settings(ASYNC_REPORTS={"WEBHOOK_SECRET": secret}):
+        messages = check_settings()
+    assert ids(messages) == ["django_async_reports.E014"]
+
+
+def test_new_check_ids_follow_the_existing_ones_and_system_checks_run_them():
+    from django.core import checks
+
+    bad = {
+        "SCHEDULE_BATCH_SIZE": 0,
+        "WEBHOOK_ALLOWED_NETWORKS": ["nope", "0.0.0.0/0"],
+        "WEBHOOK_SECRET": "",
+    }
+    with override_settings(ASYNC_REPORTS=bad):
+        found = ids(m for m in checks.run_checks() if m.id.startswith("django_async_reports."))
+    assert found == [
+        "django_async_reports.E012",
+        "django_async_reports.E013",
+        "django_async_reports.E014",
+        "django_async_reports.W002",
+    ]

@@ -8,9 +8,10 @@ import io
 import smtplib
 
 import pytest
+from django.conf import settings as django_settings
 from django.test import override_settings
 
-from django_async_reports import delivery, services, tasks
+from django_async_reports import delivery, schedules, services, tasks
 from django_async_reports.models import Report, ReportSchedule, ScheduleExecution
 from django_async_reports.storage import report_storage
 from tests.factories import ReportFactory, UserFactory
@@ -362,6 +363,262 @@ class TestAtMostOnce:
         # Redelivered once more: nothing new.
         tasks.send_report_notification.apply(args=[str(report.pk)])
         assert len(smtp.received) == 1
+
+    def test_notification_task_out_of_retries_records_the_email_failed(self, smtp, owner):
+        """Four temporary SMTP errors: the task gives up and abandon() settles the e-mail."""
+        _schedule, report, execution = scheduled_report(owner)
+        smtp.fail_next(10)
+
+        result = tasks.send_report_notification.apply(args=[str(report.pk)])
+
+        assert result.failed()
+        assert isinstance(result.result, smtplib.SMTPDataError)
+        assert smtp.received == []
+        assert email_status(execution) == Delivery.FAILED
+        report.refresh_from_db()
+        assert report.notified_at is None
+
+
+# -- scheduled runs that fail before their report exists ------------------------------
+# 08:30 in Paris, on a Tuesday.
+T_RUN = datetime.datetime(2025, 3, 4, 7, 30, tzinfo=datetime.timezone.utc)
+
+
+@pytest.fixture
+def queued_notices(monkeypatch):
+    """send_schedule_failure_notification messages the scheduler queued, not sent."""
+    sent = []
+
+    def capture(args=None, kwargs=None, **options):
+        sent.append((tuple(args), options))
+
+    monkeypatch.setattr(tasks.send_schedule_failure_notification, "apply_async", capture)
+    return sent
+
+
+def due_schedule(owner, **fields) -> ReportSchedule:
+    """A schedule created through the service, due before T_RUN (daily at 07:00 in Paris)."""
+    values = {
+        "report_type": "numbers",
+        "title": "Daily numbers",
+        "frequency": "daily",
+        "time_of_day": datetime.time(7, 0),
+        "timezone": "Europe/Paris",
+        "parameters": {"count": 2, "text": "{{today}}"},
+        **fields,
+    }
+    now = T_RUN - datetime.timedelta(days=1)
+    return schedules.create_schedule(owner=owner, now=now, **values)
+
+
+def break_parameters(schedule) -> None:
+    ReportSchedule.objects.filter(pk=schedule.pk).update(parameters={"count": "many"})
+
+
+def notice_task(execution):
+    """The real notification task, applied in-process (its retries run at once)."""
+    return tasks.send_schedule_failure_notification.apply(args=[execution.pk])
+
+
+class TestRunWithoutReport:
+    """Parameters no longer valid, generator removed, report refused, timing invalid."""
+
+    def test_tick_queues_the_notice_once_committed_and_the_task_mails_the_owner(
+        self, smtp, owner, queued_notices, django_capture_on_commit_callbacks
+    ):
+        schedule = due_schedule(
+            owner,
+            send_email=True,
+            email_recipients=RECIPIENTS,
+            webhook_url="https://hooks.example.com/x",
+            priority="urgent",
+        )
+        break_parameters(schedule)
+
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            [execution] = schedules.tick(now=T_RUN)
+        assert execution.status == ScheduleExecution.Status.FAILED
+        assert execution.report is None
+        assert (execution.email_status, execution.webhook_status) == (
+            Delivery.PENDING,
+            Delivery.SKIPPED,  # webhooks go out per report: none for this run
+        )
+        assert queued_notices == [] and smtp.received == []  # nothing before the commit
+        for callback in callbacks:
+            callback()
+        [(args, options)] = queued_notices
+        assert args == (execution.pk,)
+        assert options["queue"] == django_settings.ASYNC_REPORTS["HIGH_PRIORITY_QUEUE"]
+        assert smtp.received == []  # the tick never talks to SMTP
+
+        result = notice_task(execution)
+
+        assert result.successful(), result.traceback
+        assert result.result == {"execution_id": execution.pk, "email_status": "sent"}
+        [received] = smtp.received
+        assert received.rcpt_tos == ["olivia@example.com"]  # the owner, not the recipients
+        message = received.message
+        assert message["Subject"] == 'Scheduled report "Daily numbers" failed'
+        assert attachments(message) == []
+        body = text_body(message)
+        assert "Hello olivia," in body
+        assert (
+            'scheduled report "Daily numbers" due 2025-03-04 07:00 CET failed '
+            "before its report could be created." in body
+        )
+        assert 'Error: Invalid parameters: {"count": ["A valid integer is required."]}' in body
+        assert "next run is due 2025-03-05 07:00 CET" in body
+        assert email_status(execution) == Delivery.SENT
+        # A redelivered or repeated task sends nothing more.
+        assert notice_task(execution).result["email_status"] is None
+        assert len(smtp.received) == 1
+
+    def test_removed_generator_through_run_now(
+        self, smtp, owner, queued_notices, django_capture_on_commit_callbacks
+    ):
+        schedule = due_schedule(owner)
+        ReportSchedule.objects.filter(pk=schedule.pk).update(report_type="gone")
+        schedule.refresh_from_db()
+        with django_capture_on_commit_callbacks(execute=True):
+            execution = schedules.run_now(schedule, now=T_RUN)
+        assert execution.status == ScheduleExecution.Status.FAILED
+        assert [args for args, _options in queued_notices] == [(execution.pk,)]
+        notice_task(execution)
+        [received] = smtp.received
+        assert "gone" in text_body(received.message)
+        assert email_status(execution) == Delivery.SENT
+
+    def test_invalid_stored_timing_says_the_schedule_stopped(
+        self, smtp, owner, queued_notices, django_capture_on_commit_callbacks
+    ):
+        schedule = due_schedule(owner)
+        ReportSchedule.objects.filter(pk=schedule.pk).update(
+            frequency="custom", cron_expression="garbage"
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            [execution] = schedules.tick(now=T_RUN)
+        assert "Invalid schedule timing" in execution.error
+        assert execution.email_status == Delivery.PENDING
+        assert execution.webhook_status == Delivery.NOT_REQUESTED
+        notice_task(execution)
+        body = text_body(smtp.received[0].message)
+        assert "Error: Invalid schedule timing" in body
+        assert "will not run again until it is fixed" in body
+
+    def test_report_request_that_raises(
+        self, smtp, owner, queued_notices, monkeypatch, django_capture_on_commit_callbacks
+    ):
+        def refuse(**kwargs):
+            raise ValueError("no more reports today")
+
+        monkeypatch.setattr(services, "request_report", refuse)
+        due_schedule(owner, webhook_url="https://hooks.example.com/x")
+        with django_capture_on_commit_callbacks(execute=True):
+            [execution] = schedules.tick(now=T_RUN)
+        execution.refresh_from_db()
+        assert execution.status == ScheduleExecution.Status.FAILED
+        assert execution.error == "ValueError: no more reports today"
+        assert (execution.email_status, execution.webhook_status) == (
+            Delivery.PENDING,
+            Delivery.SKIPPED,
+        )
+        assert [args for args, _options in queued_notices] == [(execution.pk,)]
+        notice_task(execution)
+        assert "Error: ValueError: no more reports today" in text_body(smtp.received[0].message)
+
+    def test_report_refused_by_the_broker_tells_the_owner_through_the_report(
+        self, smtp, owner, monkeypatch, queued_notices, django_capture_on_commit_callbacks
+    ):
+        """The report exists (failed at once): the usual failed-report path mails the owner."""
+        from kombu.exceptions import OperationalError
+
+        def refuse(report):
+            raise OperationalError("Connection refused")
+
+        monkeypatch.setattr("django_async_reports.services.dispatch", refuse)
+        due_schedule(owner)
+        with django_capture_on_commit_callbacks(execute=True):
+            [execution] = schedules.tick(now=T_RUN)
+        execution.refresh_from_db()
+        assert execution.status == ScheduleExecution.Status.FAILED
+        assert execution.report.status == Report.Status.FAILED
+        assert "Could not queue the report" in execution.error
+        assert queued_notices == []  # not a run without a report
+        [received] = smtp.received
+        assert received.rcpt_tos == ["olivia@example.com"]
+        assert "Connection refused" in text_body(received.message)
+        assert email_status(execution) == Delivery.SENT
+
+    def test_broker_down_sends_the_notice_at_once(
+        self, smtp, owner, monkeypatch, django_capture_on_commit_callbacks
+    ):
+        def refuse(*args, **kwargs):
+            raise ConnectionRefusedError("broker down")
+
+        monkeypatch.setattr(tasks.send_schedule_failure_notification, "apply_async", refuse)
+        schedule = due_schedule(owner)
+        break_parameters(schedule)
+        with django_capture_on_commit_callbacks(execute=True):
+            [execution] = schedules.tick(now=T_RUN)
+        assert len(smtp.received) == 1
+        assert email_status(execution) == Delivery.SENT
+
+    def test_broker_and_smtp_down_never_break_the_tick(
+        self, smtp, owner, monkeypatch, settings, caplog, django_capture_on_commit_callbacks
+    ):
+        def refuse(*args, **kwargs):
+            raise ConnectionRefusedError("broker down")
+
+        monkeypatch.setattr(tasks.send_schedule_failure_notification, "apply_async", refuse)
+        settings.EMAIL_PORT = free_port()  # nothing listens there
+        broken = due_schedule(owner)
+        break_parameters(broken)
+        fine = due_schedule(owner, time_of_day=datetime.time(6, 0))
+        with django_capture_on_commit_callbacks(execute=True):
+            started = schedules.tick(now=T_RUN)
+        by_schedule = {e.schedule_id: e for e in started}
+        assert by_schedule[fine.pk].status == ScheduleExecution.Status.RUNNING
+        assert email_status(by_schedule[broken.pk]) == Delivery.FAILED  # not left pending
+        assert "Could not e-mail the owner" in caplog.text
+
+    def test_temporary_smtp_error_is_retried_by_the_task(self, smtp, owner, queued_notices):
+        schedule = due_schedule(owner)
+        break_parameters(schedule)
+        [execution] = schedules.tick(now=T_RUN)
+        smtp.fail_next(1)
+        result = notice_task(execution)
+        assert result.successful(), result.traceback
+        assert len(smtp.received) == 1
+        assert email_status(execution) == Delivery.SENT
+
+    def test_spent_retries_record_the_email_failed(self, smtp, owner, queued_notices):
+        schedule = due_schedule(owner)
+        break_parameters(schedule)
+        [execution] = schedules.tick(now=T_RUN)
+        smtp.fail_next(10)
+        result = notice_task(execution)
+        assert result.failed()
+        assert isinstance(result.result, smtplib.SMTPDataError)
+        assert smtp.received == []
+        assert email_status(execution) == Delivery.FAILED
+
+    def test_owner_without_address_is_skipped(self, smtp, queued_notices):
+        owner = UserFactory(username="noaddress", email="")
+        schedule = due_schedule(owner)
+        break_parameters(schedule)
+        [execution] = schedules.tick(now=T_RUN)
+        assert notice_task(execution).result["email_status"] == Delivery.SKIPPED
+        assert smtp.received == []
+        assert email_status(execution) == Delivery.SKIPPED
+
+    def test_only_for_failed_runs_without_a_report(self, smtp, owner):
+        _schedule, _report, execution = scheduled_report(owner)
+        assert delivery.deliver_execution_failure(execution) is None  # it has a report
+        ScheduleExecution.objects.filter(pk=execution.pk).update(report=None)
+        execution.refresh_from_db()
+        assert delivery.deliver_execution_failure(execution) is None  # still running
+        assert smtp.received == []
+        assert notice_task(ScheduleExecution(pk=10**9)).result["email_status"] is None
 
 
 # -- ad-hoc reports ----------------------------------------------------------------

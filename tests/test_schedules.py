@@ -610,6 +610,17 @@ class TestRecordOutcome:
         assert execution.error == "Cancelled"
         assert execution.finished_at is not None
 
+    def test_cancelled_after_a_retried_error_says_cancelled(self, user, captured_dispatches):
+        """A report waiting for a retry still holds the attempt's error: not the outcome."""
+        execution = self.started(user)
+        report = execution.report
+        Report.objects.filter(pk=report.pk).update(status="processing")
+        assert services.schedule_retry(report.pk, "ConnectionError: down")
+        report.refresh_from_db()
+        services.cancel_report(report)
+        execution.refresh_from_db()
+        assert (execution.status, execution.error) == (Status.FAILED, "Cancelled")
+
     def test_returns_the_execution_only_when_it_recorded(self, user, captured_dispatches):
         execution = self.started(user)
         report = execution.report

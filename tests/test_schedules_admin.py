@@ -4,6 +4,7 @@ actions, and the read-only execution and webhook delivery admins."""
 from __future__ import annotations
 
 import datetime
+import warnings
 import zoneinfo
 
 import pytest
@@ -488,3 +489,29 @@ def test_webhook_delivery_admin_is_read_only(admin_client, user):
         admin_client.get(reverse("admin:django_async_reports_webhookdelivery_add")).status_code
         == 403
     )
+
+
+# -- URLField scheme (Django 6.0 assumes https) ------------------------------------------
+def test_webhook_url_field_assumes_https_without_a_deprecation_warning(admin_client, user):
+    """The form's URLField passes ``assume_scheme``: no RemovedInDjango60Warning on any page.
+
+    Without it the warning fires when ``admin.py`` is imported, which the
+    ``filterwarnings`` of pyproject.toml turns into an error for the whole suite.
+    """
+    from django_async_reports.admin import ReportScheduleForm
+
+    assert ReportScheduleForm.base_fields["webhook_url"].assume_scheme == "https"
+    schedule = make_schedule(user, webhook_url="https://93.184.215.14/hook")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert admin_client.get(ADD).status_code == 200
+        assert admin_client.get(change_url(schedule)).status_code == 200
+        response = admin_client.post(
+            ADD, form_data(owner=str(user.pk), webhook_url="93.184.215.14/new"), follow=True
+        )
+    assert response.status_code == 200
+    scheme_warnings = [w for w in caught if "assume_scheme" in str(w.message)]
+    assert scheme_warnings == []
+    # A URL typed without a scheme gets https, as Django 6.0 does by default.
+    created = ReportSchedule.objects.exclude(pk=schedule.pk).get()
+    assert created.webhook_url == "https://93.184.215.14/new"

@@ -5,8 +5,8 @@ from unittest import mock
 import pytest
 from django.db import OperationalError
 
-from django_async_reports import tasks
-from django_async_reports.models import Report
+from django_async_reports import delivery, tasks
+from django_async_reports.models import Report, ReportSchedule, ScheduleExecution
 from tests.factories import ReportFactory
 
 pytestmark = pytest.mark.django_db
@@ -70,3 +70,78 @@ def test_on_failure_leaves_finished_reports_alone(user):
     tasks.post_process_report.on_failure(RuntimeError("late"), "x", (str(report.pk),), {}, None)
     report.refresh_from_db()
     assert report.status == "completed"
+
+
+# -- send_report_notification gives up after its retries -------------------------------
+def test_notification_abandons_delivery_once_its_retries_are_spent(user):
+    report = ReportFactory(user=user, status="completed")
+    with (
+        mock.patch(
+            "django_async_reports.services.notify_report",
+            side_effect=ConnectionRefusedError("smtp down"),
+        ) as notify,
+        mock.patch("django_async_reports.delivery.abandon") as abandon,
+    ):
+        result = tasks.send_report_notification.apply(args=[str(report.pk)])
+    assert notify.call_count == 4  # the first try and max_retries (3) retries
+    assert isinstance(result.result, ConnectionRefusedError)
+    [call] = abandon.call_args_list
+    assert call.args[0].pk == report.pk
+
+
+def test_notification_that_succeeds_on_a_retry_abandons_nothing(user):
+    report = ReportFactory(user=user, status="completed")
+    with (
+        mock.patch(
+            "django_async_reports.services.notify_report",
+            side_effect=[ConnectionRefusedError("smtp down")] * 3 + [True],
+        ) as notify,
+        mock.patch("django_async_reports.delivery.abandon") as abandon,
+    ):
+        result = tasks.send_report_notification.apply(args=[str(report.pk)])
+    assert notify.call_count == 4
+    assert result.result == {"report_id": str(report.pk), "notified": True}
+    abandon.assert_not_called()
+
+
+def test_an_error_while_abandoning_is_logged_not_raised(user, caplog):
+    report = ReportFactory(user=user, status="completed")
+    with (
+        mock.patch(
+            "django_async_reports.services.notify_report",
+            side_effect=ConnectionRefusedError("smtp down"),
+        ),
+        mock.patch("django_async_reports.delivery.abandon", side_effect=RuntimeError("db")),
+    ):
+        result = tasks.send_report_notification.apply(args=[str(report.pk)])
+    assert isinstance(result.result, ConnectionRefusedError)  # the delivery error, not ours
+    assert "Could not settle the delivery" in caplog.text
+
+
+def test_schedule_failure_notification_abandons_once_its_retries_are_spent(user):
+    schedule = ReportSchedule.objects.create(
+        owner=user, report_type="numbers", title="T", frequency="daily"
+    )
+    execution = ScheduleExecution.objects.create(
+        schedule=schedule,
+        due_at=schedule.created_at,
+        status=ScheduleExecution.Status.FAILED,
+        email_status=ScheduleExecution.Delivery.PENDING,
+        error="Invalid parameters",
+    )
+    with (
+        mock.patch(
+            "django_async_reports.delivery.deliver_execution_failure",
+            side_effect=ConnectionRefusedError("smtp down"),
+        ) as deliver,
+        mock.patch(
+            "django_async_reports.delivery.abandon_execution_failure",
+            wraps=delivery.abandon_execution_failure,
+        ) as abandon,
+    ):
+        result = tasks.send_schedule_failure_notification.apply(args=[execution.pk])
+    assert deliver.call_count == 4
+    assert isinstance(result.result, ConnectionRefusedError)
+    assert abandon.call_count == 1
+    execution.refresh_from_db()
+    assert execution.email_status == ScheduleExecution.Delivery.FAILED

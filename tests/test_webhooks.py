@@ -19,7 +19,7 @@ import time
 import pytest
 from django.conf import settings as django_settings
 
-from django_async_reports import delivery, services, tasks
+from django_async_reports import delivery, services, signals, tasks
 from django_async_reports.delivery import network, webhooks
 from django_async_reports.exceptions import ReportConfigurationError
 from django_async_reports.models import Report, ReportSchedule, ScheduleExecution, WebhookDelivery
@@ -622,3 +622,130 @@ class TestDeliverQueues:
         report = ReportFactory(user=user, webhook_url="http://127.0.0.1:9/hook", send_email=True)
         delivery.deliver(report)
         assert queued == []
+
+
+# -- cancellation: services.cancel_report delivers the webhook, once committed ----------
+class TestCancellation:
+    def pending_scheduled(self, user, url, **schedule_fields):
+        report = ReportFactory(user=user, title="Daily numbers", send_email=True)
+        _schedule, report, execution = scheduled(user, url, report=report, **schedule_fields)
+        ScheduleExecution.objects.filter(pk=execution.pk).update(
+            status=ScheduleExecution.Status.RUNNING,
+            email_status=Delivery.PENDING,
+            webhook_status=Delivery.PENDING,
+        )
+        return report, execution
+
+    def test_scheduled_report_posts_report_cancelled_and_mails_nobody(
+        self, webhook_settings, user, queued, mailoutbox, django_capture_on_commit_callbacks
+    ):
+        report, execution = self.pending_scheduled(
+            user, "http://127.0.0.1:9/hook", send_email=True, email_recipients=["a@example.com"]
+        )
+        signalled = []
+        for signal in (signals.report_cancelled, signals.report_failed, signals.report_completed):
+            signal.connect(
+                lambda signal, **kw: signalled.append(signal), weak=False, dispatch_uid="t"
+            )
+        try:
+            with django_capture_on_commit_callbacks(execute=True):
+                services.cancel_report(report)
+                # The execution records the outcome at once...
+                execution.refresh_from_db()
+                assert (execution.status, execution.error) == ("failed", "Cancelled")
+                assert execution.finished_at is not None
+                assert queued == []  # ...and the webhook waits for the commit.
+        finally:
+            for signal in (
+                signals.report_cancelled,
+                signals.report_failed,
+                signals.report_completed,
+            ):
+                signal.disconnect(dispatch_uid="t")
+
+        [(args, _options)] = queued
+        assert args == (
+            str(report.pk),
+            "report.cancelled",
+            webhooks.message_id_for(report, "report.cancelled"),
+            1,
+        )
+        execution.refresh_from_db()
+        assert (execution.webhook_status, execution.email_status) == (
+            Delivery.SENDING,
+            Delivery.SKIPPED,
+        )
+        assert mailoutbox == []
+        assert signalled == [signals.report_cancelled]
+        report.refresh_from_db()
+        assert report.notified_at is not None
+        # The report chain's notification step, which still runs, adds nothing.
+        with django_capture_on_commit_callbacks(execute=True):
+            assert services.notify_report(report.pk) is False
+        assert len(queued) == 1
+
+    def test_ad_hoc_report_with_a_url(
+        self, webhook_settings, user, queued, mailoutbox, django_capture_on_commit_callbacks
+    ):
+        report = ReportFactory(
+            user=user, status="processing", webhook_url="http://127.0.0.1:9/hook", send_email=True
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            services.cancel_report(report)
+        assert [(args[0], args[1]) for args, _options in queued] == [
+            (str(report.pk), "report.cancelled")
+        ]
+        assert mailoutbox == []
+
+    def test_without_a_url_nothing_is_queued(
+        self, user, queued, django_capture_on_commit_callbacks
+    ):
+        report = ReportFactory(user=user)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.cancel_report(report)
+        assert queued == []
+        report.refresh_from_db()
+        assert report.status == "cancelled"
+
+    @pytest.mark.django_db(transaction=True)
+    def test_a_refused_webhook_never_fails_the_cancel_and_the_chain_delivers_it(
+        self, webhook_settings, user, monkeypatch, caplog
+    ):
+        """Committed for real (autocommit), as the API and the admin cancel."""
+        report, execution = self.pending_scheduled(user, "http://127.0.0.1:9/hook")
+
+        def refuse(*args, **kwargs):
+            raise ConnectionRefusedError("broker down")
+
+        monkeypatch.setattr(tasks.deliver_webhook, "apply_async", refuse)
+        cancelled = services.cancel_report(report)
+        assert cancelled.status == "cancelled"
+        assert "Could not deliver the cancellation" in caplog.text
+        report.refresh_from_db()
+        assert report.notified_at is None  # given back
+        assert webhook_status(execution) == Delivery.PENDING
+
+        sent = []
+        monkeypatch.setattr(
+            tasks.deliver_webhook, "apply_async", lambda args=None, **kw: sent.append(args)
+        )
+        assert services.notify_report(report.pk) is True  # the chain's last step
+        assert [args[1] for args in sent] == ["report.cancelled"]
+        assert webhook_status(execution) == Delivery.SENDING
+
+    def test_the_cancellation_is_posted_signed(self, receiver, webhook_settings, user):
+        report, execution = self.pending_scheduled(user, receiver.url("/cancelled"))
+        services.cancel_report(report)
+        report.refresh_from_db()
+
+        result = run_task(report, event="report.cancelled")
+
+        assert result.result["outcome"] == "sent"
+        [request] = receiver.received()
+        verify_signature(SECRET, request.headers, request.body)
+        payload = request.json()
+        assert payload["type"] == "report.cancelled"
+        assert payload["data"]["status"] == "cancelled"
+        assert payload["data"]["download_url"] is None
+        assert payload["data"]["execution_id"] == execution.pk
+        assert webhook_status(execution) == Delivery.SENT

@@ -17,6 +17,20 @@ from django.db import connection
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def worker_node_name(name: str) -> str:
+    """The worker's node and log name, prefixed with ``QUEUE_PREFIX``.
+
+    Node names are unique per broker (each has an exclusive pidbox queue): two
+    suites sharing a broker, isolated by ``ASYNC_REPORTS_TEST_QUEUE_PREFIX``,
+    would otherwise refuse each other's workers, and write one log file.
+    """
+    return f"{settings.QUEUE_PREFIX}-{name}"
+
+
+def worker_log_path(name: str) -> Path:
+    return ROOT / ".pytest-workers" / f"{worker_node_name(name)}.log"
+
+
 def purge_queues() -> None:
     """Empty the test queues so messages of an earlier run never reach this one's workers."""
     from kombu import Connection
@@ -67,7 +81,7 @@ def celery_worker(
     env["DJANGO_SETTINGS_MODULE"] = "tests.settings"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     queues = f"{report_settings.QUEUE},{report_settings.HIGH_PRIORITY_QUEUE}"
-    log_path = ROOT / ".pytest-workers" / f"{name}.log"
+    log_path = worker_log_path(name)
     log_path.parent.mkdir(exist_ok=True)
     log = open(log_path, "wb")  # noqa: SIM115  (kept open for the process's life)
     cmd = [
@@ -82,7 +96,7 @@ def celery_worker(
         "-c",
         str(concurrency),
         "-n",
-        f"{name}@%h",
+        f"{worker_node_name(name)}@%h",
         "--loglevel",
         "INFO",
         "--without-gossip",

@@ -14,18 +14,29 @@ once per finished report, after its ``notified_at`` claim):
 * Either way, a webhook is queued when a URL is set (the schedule's, or
   ``report.webhook_url``), for completed, failed and cancelled reports.
 
-Cancelled reports get no e-mail.
+Cancelled reports get no e-mail (a scheduled one's pending e-mail becomes
+``skipped``); ``services.cancel_report`` delivers them once committed.
+
+:func:`deliver_execution_failure` covers a scheduled run that failed before
+its report existed (parameters no longer valid, generator removed, report
+refused, invalid stored timing): the owner is e-mailed, once. No webhook is
+posted for such a run: webhook messages and their recorded attempts
+(``WebhookDelivery.report``) belong to a report, so its ``webhook_status`` is
+``skipped``.
 """
 
 from __future__ import annotations
 
-from ..models import Report
+from ..models import Report, ScheduleExecution
 from .email import (
+    abandon_execution_email,
     abandon_schedule_email,
+    deliver_execution_failure_email,
     deliver_requester_email,
     deliver_schedule_email,
     download_url,
     send_report_email,
+    skip_cancelled_email,
     skip_schedule_email,
 )
 from .network import WebhookURLRefused, validate_webhook_url
@@ -34,7 +45,9 @@ from .webhooks import execution_for, webhook_secret_for_user
 __all__ = [
     "WebhookURLRefused",
     "abandon",
+    "abandon_execution_failure",
     "deliver",
+    "deliver_execution_failure",
     "download_url",
     "send_report_email",
     "validate_webhook_url",
@@ -63,6 +76,9 @@ def deliver(report: Report) -> None:
             webhooks.skip(execution)
             return
         webhooks.enqueue(report, execution)
+        if report.status == Report.Status.CANCELLED:
+            skip_cancelled_email(execution)
+            return
         deliver_schedule_email(report, execution)
         return
     webhooks.enqueue(report, None)
@@ -77,3 +93,19 @@ def abandon(report: Report) -> None:
     ``failed``, so the execution's history tells the truth.
     """
     abandon_schedule_email(report)
+
+
+def deliver_execution_failure(execution: ScheduleExecution) -> str | None:
+    """Tell a schedule's owner that a run failed before its report existed, once.
+
+    Returns the execution's e-mail status set (``sent``, ``skipped`` without an
+    owner address, ``failed`` when refused for good), or None when there was
+    nothing (left) to do. Raises on transient errors (SMTP 4xx, connection),
+    the claim given back, for the caller to retry.
+    """
+    return deliver_execution_failure_email(execution)
+
+
+def abandon_execution_failure(execution: ScheduleExecution) -> None:
+    """The failure e-mail of a run without a report could not be sent: record it ``failed``."""
+    abandon_execution_email(execution)

@@ -18,7 +18,7 @@ import logging
 import mimetypes
 import smtplib
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +48,8 @@ TEMPLATES = {
     "report_completed": "to the requester of an ad-hoc report that completed",
     "report_failed": "to the requester of an ad-hoc report that failed",
     "schedule_completed": "to a schedule's recipients, with the report",
-    "schedule_failed": "to a schedule's owner when a run failed",
+    "schedule_failed": "to a schedule's owner when a run failed (``report`` is None when "
+    "it failed before its report existed)",
 }
 # Statuses an execution's e-mail may be claimed from (and given back to).
 CLAIMABLE = (Delivery.NOT_REQUESTED, Delivery.PENDING)
@@ -303,14 +304,82 @@ def deliver_schedule_email(report: Report, execution: ScheduleExecution) -> str 
     if report.status == Report.Status.COMPLETED:
         if not schedule.send_email:
             return None
-        name, recipients = "schedule_completed", schedule_recipients(schedule)
-    elif report.status == Report.Status.FAILED:
+
+        def completed_context() -> tuple[dict[str, Any], ReportFile | None]:
+            file = report_file(report)
+            context = _context(
+                report, schedule=schedule, execution=execution, owner=schedule.owner, file=file
+            )
+            return context, file
+
+        return _deliver_once(
+            execution, "schedule_completed", schedule_recipients(schedule), completed_context
+        )
+    if report.status == Report.Status.FAILED:
         # The owner hears about a failed run whether or not the schedule mails its reports:
         # the recipients get nothing, and an unattended schedule must not fail unnoticed.
-        owner_email = getattr(schedule.owner, "email", "")
-        name, recipients = "schedule_failed", [owner_email] if owner_email else []
-    else:
+        def failed_context() -> tuple[dict[str, Any], ReportFile | None]:
+            context = _context(
+                report, schedule=schedule, execution=execution, owner=schedule.owner, file=None
+            )
+            return context, None
+
+        return _deliver_once(
+            execution, "schedule_failed", _owner_recipients(schedule), failed_context
+        )
+    return None
+
+
+def deliver_execution_failure_email(execution: ScheduleExecution) -> str | None:
+    """E-mail the owner that a scheduled run failed before its report existed.
+
+    The run's parameters no longer validated, its generator was removed, its
+    report could not be requested or its stored timing is invalid: the
+    execution is ``failed`` without a report, and ``execution.error`` says
+    why. Same template (``schedule_failed``, with ``report`` None) and the same
+    at-most-once claim on ``email_status`` as :func:`deliver_schedule_email`;
+    a transient error gives the claim back and is raised for a retry.
+    """
+    if execution.status != ScheduleExecution.Status.FAILED or execution.report_id is not None:
         return None
+    schedule = execution.schedule
+
+    def failed_context() -> tuple[dict[str, Any], ReportFile | None]:
+        context = {
+            "report": None,
+            "event": "failed",
+            "download_url": None,
+            "row_count": None,
+            "file_size": None,
+            "error": execution.error,
+            "base_url": report_settings.BASE_URL,
+            "schedule": schedule,
+            "execution": execution,
+            "owner": schedule.owner,
+            "file": None,
+        }
+        return context, None
+
+    return _deliver_once(execution, "schedule_failed", _owner_recipients(schedule), failed_context)
+
+
+def _owner_recipients(schedule: ReportSchedule) -> list[str]:
+    owner_email = getattr(schedule.owner, "email", "")
+    return [owner_email] if owner_email else []
+
+
+def _deliver_once(
+    execution: ScheduleExecution,
+    name: str,
+    recipients: list[str],
+    build: Callable[[], tuple[dict[str, Any], ReportFile | None]],
+) -> str | None:
+    """Claim the execution's e-mail, send template set ``name``, record the outcome.
+
+    ``build`` makes the context (and the file to attach) once the claim is
+    held, in the schedule's time zone. No recipients: ``skipped``.
+    """
+    schedule = execution.schedule
     if not recipients:
         return SKIPPED if skip_schedule_email(execution) else None
     if not _claim(execution, SENDING):
@@ -318,10 +387,7 @@ def deliver_schedule_email(report: Report, execution: ScheduleExecution) -> str 
     tz = _schedule_tz(schedule)
     try:
         with timezone.override(tz):
-            file = report_file(report) if name == "schedule_completed" else None
-            context = _context(
-                report, schedule=schedule, execution=execution, owner=schedule.owner, file=file
-            )
+            context, file = build()
             send(name, context, recipients, file=file)
     except Exception as exc:
         if is_transient(exc):
@@ -341,6 +407,16 @@ def deliver_schedule_email(report: Report, execution: ScheduleExecution) -> str 
     return SENT
 
 
+def skip_cancelled_email(execution: ScheduleExecution) -> bool:
+    """A cancelled run mails nobody: its pending e-mail becomes ``skipped``."""
+    updated = ScheduleExecution.objects.filter(pk=execution.pk, email_status=PENDING).update(
+        email_status=SKIPPED
+    )
+    if updated:
+        execution.email_status = SKIPPED
+    return bool(updated)
+
+
 def abandon_schedule_email(report: Report) -> bool:
     """Mark a scheduled report's pending or stuck e-mail failed: the retries are spent.
 
@@ -352,3 +428,13 @@ def abandon_schedule_email(report: Report) -> bool:
             Q(email_status=PENDING) | Q(email_status=SENDING), report=report
         ).update(email_status=FAILED)
     )
+
+
+def abandon_execution_email(execution: ScheduleExecution) -> bool:
+    """As :func:`abandon_schedule_email`, for an execution without a report."""
+    updated = ScheduleExecution.objects.filter(
+        Q(email_status=PENDING) | Q(email_status=SENDING), pk=execution.pk
+    ).update(email_status=FAILED)
+    if updated:
+        execution.email_status = FAILED
+    return bool(updated)

@@ -41,6 +41,40 @@ _NAT64_PREFIXES = (
 )
 
 
+# Networks with no public address in them (IANA special-purpose registries,
+# multicast and reserved space), for includes_public_addresses().
+_NON_PUBLIC_NETWORKS: tuple[IPNetwork, ...] = tuple(
+    ipaddress.ip_network(net)
+    for net in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "::/128",
+        "::1/128",
+        "::ffff:0:0/96",
+        "64:ff9b:1::/48",
+        "100::/64",
+        "2001::/23",
+        "2001:db8::/32",
+        "fc00::/7",
+        "fe80::/10",
+        "fec0::/10",
+        "ff00::/8",
+    )
+)
+
+
 class WebhookURLRefused(AsyncReportsError, ValueError):
     """A webhook URL (or the address it resolves to) may not be reached.
 
@@ -81,6 +115,31 @@ def allowed_networks() -> list[IPNetwork]:
                 f'ASYNC_REPORTS["WEBHOOK_ALLOWED_NETWORKS"] has an invalid network {entry!r}: {exc}'
             ) from exc
     return networks
+
+
+def includes_public_addresses(network: IPNetwork) -> bool:
+    """Whether ``network`` holds a public address, i.e. is not inside non-public space.
+
+    For the system check of ``WEBHOOK_ALLOWED_NETWORKS``: public addresses are
+    always allowed, so listing one there is a mistake, and ``0.0.0.0/0`` would
+    open every private address.
+    """
+    remaining: list[IPNetwork] = [network]
+    for excluded in _NON_PUBLIC_NETWORKS:
+        if excluded.version != network.version:
+            continue
+        kept: list[IPNetwork] = []
+        for part in remaining:
+            if part.subnet_of(excluded):  # type: ignore[arg-type]
+                continue
+            if excluded.subnet_of(part):  # type: ignore[arg-type]
+                kept.extend(part.address_exclude(excluded))  # type: ignore[arg-type]
+            else:
+                kept.append(part)
+        remaining = kept
+        if not remaining:
+            return False
+    return bool(remaining)
 
 
 def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:

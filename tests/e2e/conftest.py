@@ -27,7 +27,7 @@ import requests
 # The host's Celery app, which its ``proj/__init__.py`` would import: the web
 # process then publishes with the configured app, and results can be read.
 from tests.celery_app import app as celery_app
-from tests.worker import ROOT, celery_worker, purge_queues
+from tests.worker import celery_worker, purge_queues, worker_log_path
 
 FINISHED = ("completed", "failed", "cancelled")
 PROGRESS_KEYS = {"id", "status", "progress", "message", "started_at", "completed_at", "updated_at"}
@@ -79,7 +79,7 @@ class Workers:
         )
         self._stack = stack
         self.name = name
-        self.log_path = ROOT / ".pytest-workers" / f"{log_name}.log"
+        self.log_path = worker_log_path(log_name)
         return self.proc
 
     def stop(self) -> None:

@@ -21,9 +21,12 @@ import time
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 
-from django_async_reports import services
+from django_async_reports import schedules, services
 from django_async_reports.models import Report, ReportSchedule, ScheduleExecution, WebhookDelivery
+from django_async_reports.routing import ensure_declared, route_for_priority
+from django_async_reports.tasks import tick_schedules
 from tests.e2e.conftest import wait_for
 from tests.factories import UserFactory
 from tests.loopback_servers import SMTPServer, WebhookReceiver, attachments, text_body
@@ -291,3 +294,86 @@ def test_requester_gets_the_csv_of_an_ad_hoc_report(delivery_worker, smtp, alice
     assert received.rcpt_tos == ["alice@example.com"]
     [(_name, _type, content)] = attachments(received.message)
     assert content == alice.get(f"{created['id']}/download/").content
+
+
+def test_a_run_that_cannot_start_tells_the_owner_and_posts_no_webhook(
+    delivery_worker, smtp, receiver
+):
+    """The tick on the worker: the report cannot even be requested (generator removed).
+
+    No webhook goes out for a run without a report (webhook messages belong to
+    a report): its webhook channel is recorded ``skipped``.
+    """
+    owner = UserFactory(username="olivia", email="olivia@example.com")
+    schedule = schedules.create_schedule(
+        owner=owner,
+        report_type="numbers",
+        title="Daily numbers",
+        frequency="daily",
+        send_email=True,
+        email_recipients=["manager@example.com"],
+    )
+    # The URL is set on the row: the API would refuse a loopback address.
+    ReportSchedule.objects.filter(pk=schedule.pk).update(
+        report_type="retired",
+        webhook_url=receiver.url(),
+        webhook_secret=SECRET,
+        next_run_at=timezone.now() - datetime.timedelta(minutes=1),
+    )
+
+    ensure_declared(tick_schedules.app)
+    counts = tick_schedules.apply_async(**route_for_priority("normal")).get(timeout=30)
+    assert counts["started"] == 0
+
+    execution = wait_for(
+        lambda: ScheduleExecution.objects.filter(schedule=schedule).first(),
+        timeout=20,
+        message="the execution",
+    )
+    assert execution.status == "failed" and execution.report is None
+    assert execution.webhook_status == Delivery.SKIPPED
+    execution = wait_execution(execution, email_status=Delivery.SENT)
+
+    [received] = smtp.received
+    assert received.rcpt_tos == ["olivia@example.com"]
+    assert received.message["Subject"] == 'Scheduled report "Daily numbers" failed'
+    body = text_body(received.message)
+    assert "failed before its report could be created" in body
+    assert "retired" in body  # the error names the missing report type
+    time.sleep(1.0)
+    assert receiver.received() == []
+    assert len(smtp.received) == 1
+
+
+def test_cancelling_a_scheduled_run_over_http_posts_report_cancelled(
+    delivery_worker, smtp, receiver, alice
+):
+    _schedule, report, execution = start_scheduled_run(
+        alice.user,
+        parameters={"count": 200, "delay": 0.05},  # 10 s of rows
+        send_email=True,
+        email_recipients=["manager@example.com"],
+        webhook_url=receiver.url("/cancelled"),
+        webhook_secret=SECRET,
+    )
+    alice.wait_processing(str(report.pk), min_progress=1)
+
+    response = alice.post(f"{report.pk}/cancel/")
+
+    assert response.status_code == 200, response.text
+    execution = wait_execution(execution, webhook_status=Delivery.SENT)
+    assert (execution.status, execution.error) == ("failed", "Cancelled")
+    assert execution.email_status == Delivery.SKIPPED
+    [request] = receiver.received()
+    assert request.path == "/cancelled"
+    verify_signature(SECRET, request.headers, request.body)
+    payload = request.json()
+    assert payload["type"] == "report.cancelled"
+    assert payload["data"]["report_id"] == str(report.pk)
+    assert payload["data"]["status"] == "cancelled"
+    assert payload["data"]["execution_id"] == execution.pk
+    # The chain's notification step, when the worker gets to it, adds nothing.
+    wait_report(report)
+    time.sleep(1.5)
+    assert len(receiver.received()) == 1
+    assert smtp.received == []

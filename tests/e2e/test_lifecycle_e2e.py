@@ -32,6 +32,8 @@ REPRESENTATION_KEYS = {
     "error_message",
     "retry_count",
     "send_email",
+    "webhook_url",
+    "webhook_secret",
     "celery_task_id",
     "started_at",
     "completed_at",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -127,3 +128,59 @@ def test_run_now_on_the_worker(worker):
     assert done.row_count == 3
     # Never succeeded before: the schedule's creation.
     assert done.report.parameters["text"] == f"since {schedule.created_at.isoformat()}"
+
+
+def test_a_run_that_cannot_start_mails_the_owner(worker, mailbox):
+    """Parameters no longer valid at run time: a failed execution, and the owner is told."""
+    owner = UserFactory(username="scheduler-invalid", email="owner@example.com")
+    schedule = due_schedule(
+        owner,
+        report_type="numbers",
+        title="Stale parameters",
+        parameters={"count": 2},
+        send_email=True,
+        email_recipients=["team@example.com"],
+    )
+    ReportSchedule.objects.filter(pk=schedule.pk).update(parameters={"count": "many"})
+
+    counts = tick_result(send_tick())
+    assert counts["started"] == 0
+
+    execution = finished_execution(schedule)
+    assert execution.status == "failed"
+    assert execution.report is None
+    assert "Invalid parameters" in execution.error
+    wait_for(
+        lambda: ScheduleExecution.objects.filter(pk=execution.pk, email_status="sent").exists(),
+        timeout=20,
+        message="the owner's e-mail to be sent",
+    )
+    [message] = mailbox.messages()
+    assert message["To"] == "owner@example.com"  # the owner, not the recipients
+    assert message["Subject"] == 'Scheduled report "Stale parameters" failed'
+    body = message.get_body(preferencelist=("plain",)).get_content()
+    assert "failed before its report could be created" in body
+    assert "Invalid parameters" in body
+    # A later tick finds nothing due, and nobody is mailed twice.
+    assert tick_result(send_tick()) == {"started": 0, "failed": 0}
+    time.sleep(1.0)
+    assert len(mailbox.messages()) == 1
+
+
+def test_run_now_over_http_of_a_removed_generator_mails_the_owner(worker, mailbox, alice):
+    schedule = schedules.create_schedule(
+        owner=alice.user, report_type="numbers", title="Orphan", frequency="daily"
+    )
+    ReportSchedule.objects.filter(pk=schedule.pk).update(report_type="retired")
+
+    response = alice.post(f"schedules/{schedule.pk}/run-now/")
+
+    assert response.status_code == 201, response.text
+    data = response.json()
+    assert data["status"] == "failed"
+    assert "retired" in data["error"]
+    wait_for(mailbox.messages, timeout=20, message="the owner's e-mail")
+    [message] = mailbox.messages()
+    assert message["To"] == "alice@example.com"
+    assert message["Subject"] == 'Scheduled report "Orphan" failed'
+    assert ScheduleExecution.objects.get(schedule=schedule).email_status == "sent"
