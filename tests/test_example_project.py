@@ -4,8 +4,12 @@ Checks and migrations first; then a migrated, seeded project in a temporary
 ``EXAMPLE_VAR_DIR`` with a real Celery worker on the embedded file-system
 broker and ``runserver`` on a free port, and every report type requested,
 followed and downloaded over HTTP with the Bearer token, as the seed's usage
-example does. No external service is involved: the environment variables
-that would switch to PostgreSQL, RabbitMQ or Redis are removed.
+example does. Last, the seed's schedule example over HTTP with a real
+``celery beat`` (ticking every 2 s through ``SCHEDULE_TICK_INTERVAL``) and
+report e-mails sent to a real SMTP server (aiosmtpd) on 127.0.0.1.
+
+No external service is involved: the environment variables that would switch
+to PostgreSQL, RabbitMQ, Redis or another mail server are removed.
 """
 
 from __future__ import annotations
@@ -14,18 +18,22 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+
+from tests.loopback_servers import Received, SMTPServer, attachments, text_body
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = ROOT / "example_project"
@@ -36,11 +44,22 @@ EXTERNAL_SERVICE_VARIABLES = (
     "REDIS_URL",
     "DJANGO_SETTINGS_MODULE",
     "DJANGO_DEBUG",
+    "DJANGO_EMAIL_BACKEND",
+    "EMAIL_HOST",
+    "EMAIL_PORT",
+    "EMAIL_HOST_USER",
+    "EMAIL_HOST_PASSWORD",
+    "EMAIL_USE_TLS",
+    "EMAIL_USE_SSL",
+    "SITE_URL",
+    "SCHEDULE_TICK_INTERVAL",
+    "WEBHOOK_ALLOWED_NETWORKS",
 )
 SEED_ORDERS = 5000  # more than one 2000-row chunk, so keyset pagination is exercised
 SEED_CUSTOMERS = 300
 STARTUP_TIMEOUT = 30.0
 REPORT_TIMEOUT = 30.0
+TICK_INTERVAL = 2  # seconds between beat's ticks in these tests (60 by default)
 
 
 def example_env(var_dir: Path) -> dict[str, str]:
@@ -142,12 +161,148 @@ def test_seed_is_idempotent_and_deterministic(tmp_path):
     assert shell_json(env, digest_code) != first
 
 
+def test_demo_schedules_one_per_frequency_and_idempotent(tmp_path):
+    env = example_env(tmp_path)
+    manage(env, "migrate", "--noinput", "-v", "0")
+    no_user = subprocess.run(
+        [sys.executable, "manage.py", "seed_demo_schedules"],
+        cwd=PROJECT, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert no_user.returncode != 0
+    assert "demo_token" in no_user.stderr
+
+    manage(env, "demo_token")
+    out = manage(env, "seed_demo_schedules")
+    assert out.count("Created") == 4, out
+    listing = (
+        "import json; from django_async_reports.models import ReportSchedule; "
+        "rows = list(ReportSchedule.objects.filter(owner__username='demo').order_by('title')"
+        ".values('frequency', 'title', 'report_type', 'parameters', 'send_email', "
+        "'email_recipients', 'enabled', 'cron_expression', 'next_run_at', 'created_at')); "
+        "[r.update(scheduled=r.pop('next_run_at') > r.pop('created_at')) for r in rows]; "
+        "print(json.dumps(rows))"
+    )
+    found = shell_json(env, listing)
+    assert sorted(s["frequency"] for s in found) == ["custom", "daily", "monthly", "weekly"]
+    assert all(s["enabled"] and s["send_email"] and s["email_recipients"] for s in found)
+    assert all(s["scheduled"] for s in found)  # a first next_run_at, after the creation
+    weekly = next(s for s in found if s["frequency"] == "weekly")
+    assert {k: weekly[k] for k in SEED_SCHEDULE} == SEED_SCHEDULE  # the seed's example
+    custom = next(s for s in found if s["frequency"] == "custom")
+    assert custom["cron_expression"] == "*/5 * * * *"
+
+    again = manage(env, "seed_demo_schedules")
+    assert "already present" in again and "Created" not in again
+    assert shell_json(env, listing) == found
+
+
+# -- the file-system broker -------------------------------------------------------------
+BROKER_MODULE = PROJECT / "config" / "broker.py"
+PRODUCER = """
+import importlib.util, json, sys, time
+from kombu import Connection
+spec = importlib.util.spec_from_file_location("example_broker", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+options, count = json.loads(sys.argv[2]), int(sys.argv[3])
+with Connection("filesystem://", transport=module.Transport, transport_options=options) as c:
+    for i in range(count):
+        c.default_channel._put("q", {"i": i, "pad": "x" * 2000})
+        time.sleep(0.0005)
+"""
+
+
+def load_broker_module() -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("example_broker", BROKER_MODULE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def broker_channel(transport: Any, folder: Path) -> Any:
+    from kombu import Connection
+
+    options = {"data_folder_in": str(folder), "data_folder_out": str(folder),
+               "control_folder": str(folder), "store_processed": False}  # fmt: skip
+    return Connection("filesystem://", transport=transport, transport_options=options)
+
+
+def test_file_system_broker_never_delivers_a_message_being_written(tmp_path):
+    """kombu's own transport hands a worker message files still empty (a few in a thousand,
+    each one stopping the worker); config.broker renames complete files into place."""
+    from queue import Empty
+
+    broker = load_broker_module()
+    count = 3000
+    options = {"data_folder_in": str(tmp_path), "data_folder_out": str(tmp_path),
+               "control_folder": str(tmp_path), "store_processed": False}  # fmt: skip
+    producer = subprocess.Popen(
+        [sys.executable, "-c", PRODUCER, str(BROKER_MODULE), json.dumps(options), str(count)]
+    )
+    received: list[int] = []
+    undecodable = 0
+    try:
+        with broker_channel(broker.filesystem.Transport, tmp_path) as conn:
+            # Read with kombu's own _get, which has no defence: only _put differs.
+            get = broker.filesystem.Channel._get.__get__(conn.default_channel)
+            deadline = time.monotonic() + 60
+            while len(received) + undecodable < count and time.monotonic() < deadline:
+                try:
+                    received.append(get("q")["i"])
+                except Empty:
+                    pass
+                except ValueError:
+                    undecodable += 1
+    finally:
+        producer.wait(timeout=60)
+    assert producer.returncode == 0
+    assert undecodable == 0
+    assert sorted(received) == list(range(count))
+
+
+def test_file_system_broker_skips_partial_and_drops_undecodable_files(tmp_path):
+    from queue import Empty
+
+    broker = load_broker_module()
+    with broker_channel(broker.Transport, tmp_path) as conn:
+        channel = conn.default_channel
+        (tmp_path / "1_a.q.msg.part").write_bytes(b'{"being": "wri')  # another put, unfinished
+        (tmp_path / "2_b.q.msg").write_bytes(b"")  # kombu's own put, not yet written
+        channel._put("q", {"n": 1})
+        with pytest.raises(Empty):
+            channel._get("q")  # the empty file: dropped, the worker goes on
+        assert channel._get("q") == {"n": 1}
+        with pytest.raises(Empty):
+            channel._get("q")
+        assert [p.name for p in tmp_path.iterdir()] == ["1_a.q.msg.part"]
+
+
 # -- the running project -------------------------------------------------------------
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> dict[str, Any]:
+def smtp() -> Iterator[SMTPServer]:
+    """A real SMTP server on 127.0.0.1 that the example's worker sends its e-mails to."""
+    server = SMTPServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, smtp) -> dict[str, Any]:
     """A migrated, seeded project with its demo user's token and the counts to expect."""
     var_dir = tmp_path_factory.mktemp("example-var")
+    port = free_port()
     env = example_env(var_dir)
+    env.update(
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=str(smtp.port),
+        SITE_URL=f"http://127.0.0.1:{port}",
+        SCHEDULE_TICK_INTERVAL=str(TICK_INTERVAL),
+    )
     manage(env, "migrate", "--noinput", "-v", "0")
     manage(
         env,
@@ -156,6 +311,9 @@ def project(tmp_path_factory) -> dict[str, Any]:
         str(SEED_ORDERS),
         "--customers",
         str(SEED_CUSTOMERS),
+        # Up to today, as the demo seeds: the schedules' "last week" has orders.
+        "--end-date",
+        datetime.now(timezone.utc).date().isoformat(),
     )
     token = manage(env, "demo_token").strip()
     assert len(token) == 40, token
@@ -178,7 +336,7 @@ def project(tmp_path_factory) -> dict[str, Any]:
         "'analytics_revenue': str(y2024.aggregate(s=Sum('total'))['s'].quantize("
         "__import__('decimal').Decimal('0.01')))}))",
     )
-    return {"env": env, "var_dir": var_dir, "token": token, "expected": expected}
+    return {"env": env, "var_dir": var_dir, "port": port, "token": token, "expected": expected}
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +344,7 @@ def server(project) -> Iterator[str]:
     """A Celery worker and ``runserver``, started as the demo does; yields the base URL."""
     env, var_dir = project["env"], project["var_dir"]
     worker_log, web_log = var_dir / "worker.log", var_dir / "web.log"
-    port = free_port()
+    port = project["port"]
     procs: list[subprocess.Popen] = []
     with open(worker_log, "wb") as wlog, open(web_log, "wb") as slog:
         try:
@@ -348,3 +506,218 @@ def test_invalid_parameters_are_rejected_before_queueing(api):
     )
     assert response.status_code == 400
     assert "end_date" in response.json()["parameters"]
+
+
+# -- schedules, beat and e-mail ------------------------------------------------------------
+#: The seed's schedule example, verbatim.
+SEED_SCHEDULE = {
+    "report_type": "sales",
+    "title": "Weekly Sales Report",
+    "frequency": "weekly",
+    "parameters": {"start_date": "{{last_week_start}}", "end_date": "{{last_week_end}}"},
+    "send_email": True,
+    "email_recipients": ["manager@example.com"],
+}
+TICK_SENT = b"Sending due task django_async_reports.tick_schedules"
+#: An execution is over once neither it nor its e-mail is still on its way.
+UNFINISHED = {"pending", "running", "sending"}
+TICK_DONE = re.compile(rb"Task django_async_reports\.tick_schedules\[[^]]+\] succeeded")
+
+
+@pytest.fixture
+def beat(server, project) -> Iterator[Path]:
+    """``celery -A config beat`` as the demo starts it; yields its log."""
+    log = project["var_dir"] / "beat.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO"],
+            cwd=PROJECT, env=project["env"], stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            wait_for(
+                lambda: TICK_SENT in log.read_bytes(),
+                STARTUP_TIMEOUT,
+                "beat to send its first tick",
+                lambda: f"beat exited:\n{tail(log)}" if proc.poll() is not None else None,
+                log,
+            )
+            yield log
+        finally:
+            stop(proc)
+
+
+def wait_for(
+    condition: Callable[[], Any],
+    timeout: float,
+    what: str,
+    broken: Callable[[], str | None] | None = None,
+    *logs: Path,
+) -> Any:
+    """Poll ``condition`` until it returns something truthy; fail with the logs after a while."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        problem = broken() if broken else None
+        assert problem is None, problem
+        if time.monotonic() > deadline:
+            shown = "\n".join(f"{log.name}:\n{tail(log)}" for log in logs)
+            pytest.fail(f"Waited {timeout}s for {what}.\n{shown}")
+        time.sleep(0.25)
+
+
+def messages_to(smtp: SMTPServer, address: str) -> list[Received]:
+    return [m for m in smtp.received if address in m.rcpt_tos]
+
+
+def tick_count(log: Path, pattern: re.Pattern[bytes]) -> int:
+    return len(pattern.findall(log.read_bytes()))
+
+
+def test_seed_schedule_with_beat_and_email_end_to_end(api, project, smtp, beat):
+    """The issue's "Done when" over HTTP: accepted, run now, mailed, listed, ticked, toggled."""
+    var_dir = project["var_dir"]
+    logs = (var_dir / "worker.log", beat, var_dir / "web.log")
+    schedules_url = f"{api.base}schedules/"
+    types = api.get(f"{api.base}types/", timeout=10).json()
+    columns = {t["report_type"]: t["columns"] for t in types}
+    smtp.clear()
+
+    # 1. The seed's example is accepted as is.
+    response = api.post(schedules_url, json=SEED_SCHEDULE, timeout=10)
+    assert response.status_code == 201, response.text
+    schedule = response.json()
+    url = f"{schedules_url}{schedule['id']}/"
+    assert response.headers["Location"].endswith(f"/api/v1/reports/schedules/{schedule['id']}/")
+    assert schedule["enabled"] is True
+    assert schedule["parameters"] == SEED_SCHEDULE["parameters"]  # stored unrendered
+    assert (schedule["weekday"], schedule["time_of_day"]) == (0, "08:00:00")  # Monday 08:00
+    next_run = datetime.fromisoformat(schedule["next_run_at"].replace("Z", "+00:00"))
+    assert next_run.weekday() == 0 and next_run > datetime.now(timezone.utc)
+    listed = api.get(schedules_url, timeout=10).json()["results"]
+    assert schedule["id"] in [s["id"] for s in listed]
+
+    # 2. run-now: a report at once, recorded as a manual execution.
+    response = api.post(f"{url}run-now/", timeout=10)
+    assert response.status_code == 201, response.text
+    manual = response.json()
+    assert manual["trigger"] == "manual" and manual["report_id"]
+    progress = wait_until_finished(api, manual["report_id"], var_dir)
+    assert progress[-1]["status"] == "completed", progress[-1]
+    report = api.get(f"{api.base}{manual['report_id']}/", timeout=10).json()
+    start = date.fromisoformat(report["parameters"]["start_date"])
+    end = date.fromisoformat(report["parameters"]["end_date"])
+    # Rendered at run time: last week, Monday to Sunday (UTC, the schedule's zone).
+    today = datetime.now(timezone.utc).date()
+    assert start.weekday() == 0 and end - start == timedelta(days=6)
+    assert today - timedelta(days=14) <= start <= today - timedelta(days=7)
+    expected_rows = shell_json(
+        project["env"],
+        "import json; from shop.models import Order; print(json.dumps(Order.objects.filter("
+        f"created_at__date__range=('{start}', '{end}'), "
+        "status__in=('paid', 'shipped', 'delivered')).count()))",
+    )
+    assert expected_rows > 0  # the project is seeded up to today
+    assert report["result_data"]["row_count"] == expected_rows
+
+    # 3. Listed in the history, completed and mailed.
+    def manual_execution_done() -> dict[str, Any] | None:
+        runs = api.get(f"{url}executions/", timeout=10).json()["results"]
+        done = [r for r in runs if r["id"] == manual["id"]]
+        if done and not {done[0]["status"], done[0]["email_status"]} & UNFINISHED:
+            return done[0]
+        return None
+
+    execution = wait_for(manual_execution_done, REPORT_TIMEOUT, "the e-mail status", None, *logs)
+    assert execution["status"] == "completed", execution
+    assert execution["email_status"] == "sent", execution
+    assert execution["row_count"] == expected_rows
+    assert execution["report_id"] == manual["report_id"]
+    assert execution["file_size"] == report["result_data"]["file_size"]
+
+    # 4. The e-mail reached the SMTP server, with the CSV attached.
+    received = wait_for(
+        lambda: messages_to(smtp, "manager@example.com"), 15, "the e-mail", None, *logs
+    )
+    assert len(received) == 1, [m.message["Subject"] for m in received]
+    message = received[0].message
+    assert message["To"] == "manager@example.com"
+    assert "Weekly Sales Report" in message["Subject"]
+    files = attachments(message)
+    assert len(files) == 1, files
+    filename, content_type, content = files[0]
+    assert filename is not None and filename.endswith(".csv")
+    assert content_type == "text/csv"
+    rows = list(csv.reader(io.StringIO(content.decode("utf-8"))))
+    assert rows[0] == columns["sales"]
+    assert len(rows) - 1 == expected_rows
+    assert len(content) == execution["file_size"]
+    # Links are absolute (SITE_URL) and go through the authenticated download.
+    download = f"{project['env']['SITE_URL']}/api/v1/reports/{manual['report_id']}/download/"
+    assert download in text_body(message)
+
+    # 5. Beat's tick runs the schedule when it is due: move its weekly time to a
+    # few seconds from now (through the API, as a user would).
+    due = (datetime.now(timezone.utc) + timedelta(seconds=6)).replace(microsecond=0)
+    response = api.patch(
+        url, json={"weekday": due.weekday(), "time_of_day": due.strftime("%H:%M:%S")}, timeout=10
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["next_run_at"] == due.isoformat().replace("+00:00", "Z")
+
+    def ticked_execution() -> dict[str, Any] | None:
+        runs = api.get(f"{url}executions/", timeout=10).json()["results"]
+        found = [r for r in runs if r["trigger"] == "schedule"]
+        if found and not {found[0]["status"], found[0]["email_status"]} & UNFINISHED:
+            return found[0]
+        return None
+
+    ticked = wait_for(ticked_execution, 6 + 3 * TICK_INTERVAL + 20, "beat's run", None, *logs)
+    assert ticked["due_at"] == response.json()["next_run_at"]
+    assert ticked["status"] == "completed", ticked
+    assert ticked["email_status"] == "sent", ticked
+    assert isinstance(ticked["row_count"], int)  # last week's again (unless a week began)
+    runs = api.get(f"{url}executions/", timeout=10).json()
+    assert runs["count"] == 2
+    assert [r["id"] for r in runs["results"]] == [ticked["id"], manual["id"]]  # newest first
+    wait_for(lambda: len(messages_to(smtp, "manager@example.com")) == 2, 15, "e-mail 2", None)
+    detail = api.get(url, timeout=10).json()
+    assert detail["last_execution"]["id"] == ticked["id"]
+    assert detail["next_run_at"] == (due + timedelta(days=7)).isoformat().replace("+00:00", "Z")
+
+    # 6. toggle stops it: due again in a few seconds, disabled before that, and
+    # no run while beat keeps ticking past its time.
+    again = (datetime.now(timezone.utc) + timedelta(seconds=4)).replace(microsecond=0)
+    response = api.patch(
+        url,
+        json={"weekday": again.weekday(), "time_of_day": again.strftime("%H:%M:%S")},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    response = api.post(f"{url}toggle/", timeout=10)
+    assert response.status_code == 200, response.text
+    assert response.json()["enabled"] is False
+    assert response.json()["next_run_at"] is None
+    worker_log = var_dir / "worker.log"
+    wait_for(lambda: datetime.now(timezone.utc) > again, 10, "the disabled run's time")
+    ticks = tick_count(worker_log, TICK_DONE)
+    wait_for(
+        lambda: tick_count(worker_log, TICK_DONE) >= ticks + 2,
+        4 * TICK_INTERVAL + 10,
+        "two more ticks",
+        None,
+        *logs,
+    )
+    assert api.get(f"{url}executions/", timeout=10).json()["count"] == 2
+    assert api.get(url, timeout=10).json()["enabled"] is False
+    assert len(messages_to(smtp, "manager@example.com")) == 2
+
+    # Enabled again, it waits for its next time instead of catching up.
+    response = api.post(f"{url}toggle/", json={"enabled": True}, timeout=10)
+    assert response.status_code == 200, response.text
+    assert response.json()["enabled"] is True
+    assert response.json()["next_run_at"] == (again + timedelta(days=7)).isoformat().replace(
+        "+00:00", "Z"
+    )

@@ -1,12 +1,13 @@
 """Settings of the django-async-reports example project.
 
 By default nothing external is needed: every piece of state lives in files
-under ``example_project/var/`` so that ``runserver`` and ``celery worker``,
-two separate processes, share it:
+under ``example_project/var/`` so that ``runserver``, ``celery worker`` and
+``celery beat``, separate processes, share it:
 
 * database: SQLite in WAL mode (``var/db.sqlite3``), with a busy timeout and
   ``BEGIN IMMEDIATE`` transactions so the web and the worker can both write;
-* Celery broker: kombu's ``filesystem://`` transport (``var/broker/``);
+* Celery broker: kombu's ``filesystem://`` transport (``var/broker/``), with the
+  atomic writes of ``config/broker.py``;
 * Celery results: ``file://`` (``var/results/``);
 * Django cache, where workers publish report progress: ``FileBasedCache``
   (``var/cache/``);
@@ -26,11 +27,33 @@ Environment variables switch each piece to a real service:
 ``DJANGO_DEBUG``           ``1`` (default) or ``0``.
 ``DJANGO_ALLOWED_HOSTS``   Comma-separated host names (default ``*``).
 ``SITE_URL``               Scheme and host put before links in e-mails
-                           (default ``http://localhost:8000``).
-``DJANGO_EMAIL_BACKEND``   Default: the console backend (e-mails are printed by the worker).
+                           (default ``http://localhost:8000``; ``scripts/demo.sh`` sets it
+                           to the address it serves on).
+``EMAIL_HOST``             SMTP server for report e-mails; unset (the default), e-mails are
+                           printed by the worker (the console backend).
+``EMAIL_PORT``             Its port (default 25; 587 with ``EMAIL_USE_TLS=1``, 465 with
+                           ``EMAIL_USE_SSL=1`` are usual).
+``EMAIL_HOST_USER``,       SMTP credentials (default: none).
+``EMAIL_HOST_PASSWORD``
+``EMAIL_USE_TLS``,         ``1`` for STARTTLS or for implicit TLS (default ``0``).
+``EMAIL_USE_SSL``
+``EMAIL_TIMEOUT``          Seconds before an SMTP connection gives up (default 10).
+``DJANGO_EMAIL_BACKEND``   Any e-mail backend (overrides the two choices above).
+``DEFAULT_FROM_EMAIL``     Sender of report e-mails (default ``reports@example.com``).
+``SCHEDULE_TICK_INTERVAL`` Seconds between two ticks of the scheduler, which ``celery beat``
+                           sends (default 60, whole seconds; the tests use 2).
+``WEBHOOK_ALLOWED_NETWORKS``  Comma-separated networks that webhooks may reach although
+                           they are not public, e.g. ``127.0.0.0/8,::1/128`` for a receiver
+                           on this machine (default: none, every non-public address is
+                           refused).
 =========================  ================================================================
 
 Every process of one deployment (web, worker, beat) must see the same values.
+
+``celery -A config beat`` uses django-celery-beat's ``DatabaseScheduler``: its
+one entry, the schedules' tick, is kept in the project's database (SQLite by
+default, so beat shares it with the web server and the worker like everything
+else), and the beat processes of a deployment need no schedule file of their own.
 """
 
 from __future__ import annotations
@@ -198,10 +221,23 @@ else:
         }
     }
 
-EMAIL_BACKEND = os.environ.get(
-    "DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"
+# E-mail: printed by the worker (the console backend) unless an SMTP server is
+# named. Report e-mails are sent by the worker, so it is the process that needs
+# these values (set them for every process all the same).
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT") or 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = float(os.environ.get("EMAIL_TIMEOUT") or 10)
+EMAIL_BACKEND = os.environ.get("DJANGO_EMAIL_BACKEND") or (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend"
 )
-DEFAULT_FROM_EMAIL = "reports@example.com"
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL") or "reports@example.com"
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # The seed's examples send ``Authorization: Bearer <token>``; the browsable API
 # and the admin use the session.
@@ -213,6 +249,21 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
 }
 
+
+def _tick_interval() -> int:
+    # django-celery-beat stores intervals in whole seconds.
+    value = os.environ.get("SCHEDULE_TICK_INTERVAL") or "60"
+    try:
+        seconds = int(value)
+    except ValueError:
+        seconds = 0
+    if seconds < 1:
+        raise ImproperlyConfigured(
+            f"SCHEDULE_TICK_INTERVAL must be a whole number of seconds >= 1, not {value!r}."
+        )
+    return seconds
+
+
 ASYNC_REPORTS = {
     # Progress every half second makes the demo's progress bar move visibly.
     "PROGRESS_INTERVAL": 0.5,
@@ -220,8 +271,16 @@ ASYNC_REPORTS = {
     "RETRY_COUNTDOWN": 10,
     "SOFT_TIME_LIMIT": 15 * 60,
     "RETENTION_SECONDS": 7 * 24 * 3600,
-    "EMAIL_FROM": "reports@example.com",
-    "BASE_URL": os.environ.get("SITE_URL", "http://localhost:8000"),
+    "EMAIL_FROM": DEFAULT_FROM_EMAIL,
+    # E-mails link to the authenticated download endpoint under this address.
+    "BASE_URL": os.environ.get("SITE_URL") or "http://localhost:8000",
+    # How often beat sends the tick that starts the due schedules.
+    "SCHEDULE_TICK_INTERVAL": _tick_interval(),
+    # Webhooks only reach public addresses unless a network is listed here
+    # (e.g. "127.0.0.0/8" to try them with a receiver on this machine).
+    "WEBHOOK_ALLOWED_NETWORKS": [
+        n.strip() for n in os.environ.get("WEBHOOK_ALLOWED_NETWORKS", "").split(",") if n.strip()
+    ],
 }
 
 LOGGING = {
@@ -239,6 +298,10 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     # This transport has no message priorities: high, normal and low reports
     # are taken in arrival order; urgent ones still have their own queue, which
     # the worker serves in turn with the other, so they never wait behind it.
+    # kombu's transport, but each message is renamed into the folder once
+    # written: its own writes are not atomic and a worker can take a message
+    # file that is still empty (config/broker.py tells the story).
+    CELERY_BROKER_TRANSPORT = "config.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
@@ -261,4 +324,8 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
+# ``celery -A config beat``: the one entry (configure_celery's tick) lives in
+# the database, shared with web and worker. With ``-S celery.beat:PersistentScheduler``
+# the schedule file goes under var/ instead of the current folder.
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
