@@ -24,7 +24,6 @@ Decisions, documented in ``docs/schedules.md``:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,6 +38,7 @@ from .conf import report_settings
 from .delivery.network import WebhookURLRefused, validate_webhook_url
 from .models import Report, ReportSchedule, ScheduleExecution
 from .registry import registry
+from .serializers import check_parameters_object, check_report_type
 
 Frequency = ReportSchedule.Frequency
 
@@ -48,23 +48,7 @@ DEFAULT_WEEKDAY = schedule_times.DEFAULT_WEEKDAY  # Monday
 DEFAULT_DAY_OF_MONTH = schedule_times.DEFAULT_DAY_OF_MONTH
 
 # Fields a client sets; everything else in the representation is read-only.
-WRITABLE_FIELDS = (
-    "report_type",
-    "title",
-    "parameters",
-    "priority",
-    "frequency",
-    "cron_expression",
-    "time_of_day",
-    "weekday",
-    "day_of_month",
-    "timezone",
-    "enabled",
-    "send_email",
-    "email_recipients",
-    "webhook_url",
-    "skip_if_empty",
-)
+WRITABLE_FIELDS = schedules.EDITABLE_FIELD_ORDER
 
 
 def _absolute(request: Any, path: str) -> str:
@@ -256,23 +240,10 @@ class ReportScheduleSerializer(serializers.ModelSerializer):
 
     # -- field validation ------------------------------------------------------
     def validate_report_type(self, value: str) -> str:
-        if value not in registry:
-            known = ", ".join(g.report_type for g in registry) or "none"
-            raise serializers.ValidationError(
-                f'"{value}" is not a known report type. Known types: {known}.',
-                code="invalid_choice",
-            )
-        return value
+        return check_report_type(value)
 
     def validate_parameters(self, value: Any) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise serializers.ValidationError("Expected a JSON object.", code="invalid")
-        limit = int(report_settings.MAX_PARAMETERS_BYTES)
-        if len(json.dumps(value, default=str)) > limit:
-            raise serializers.ValidationError(
-                f"Parameters must be at most {limit} bytes of JSON.", code="max_length"
-            )
-        return value
+        return check_parameters_object(value)
 
     def validate_cron_expression(self, value: str) -> str:
         value = value.strip()

@@ -57,25 +57,24 @@ ExecutionStatus = ScheduleExecution.Status
 Delivery = ScheduleExecution.Delivery
 
 #: Fields callers may set through :func:`create_schedule` / :func:`update_schedule`.
-EDITABLE_FIELDS = frozenset(
-    {
-        "report_type",
-        "title",
-        "parameters",
-        "priority",
-        "frequency",
-        "cron_expression",
-        "time_of_day",
-        "weekday",
-        "day_of_month",
-        "timezone",
-        "enabled",
-        "send_email",
-        "email_recipients",
-        "webhook_url",
-        "skip_if_empty",
-    }
+EDITABLE_FIELD_ORDER = (
+    "report_type",
+    "title",
+    "parameters",
+    "priority",
+    "frequency",
+    "cron_expression",
+    "time_of_day",
+    "weekday",
+    "day_of_month",
+    "timezone",
+    "enabled",
+    "send_email",
+    "email_recipients",
+    "webhook_url",
+    "skip_if_empty",
 )
+EDITABLE_FIELDS = frozenset(EDITABLE_FIELD_ORDER)
 #: Changing one of these recomputes ``next_run_at``.
 TIMING_FIELDS = frozenset(
     {"frequency", "cron_expression", "time_of_day", "weekday", "day_of_month", "timezone"}

@@ -13,6 +13,29 @@ from .models import Report
 from .registry import registry
 
 
+def check_report_type(value: str) -> str:
+    """A registered report_type, or a field error listing the known ones."""
+    if value not in registry:
+        known = ", ".join(g.report_type for g in registry) or "none"
+        raise serializers.ValidationError(
+            f'"{value}" is not a known report type. Known types: {known}.',
+            code="invalid_choice",
+        )
+    return value
+
+
+def check_parameters_object(value: Any) -> dict[str, Any]:
+    """A JSON object no larger than MAX_PARAMETERS_BYTES, or a field error."""
+    if not isinstance(value, dict):
+        raise serializers.ValidationError("Expected a JSON object.", code="invalid")
+    limit = int(report_settings.MAX_PARAMETERS_BYTES)
+    if len(json.dumps(value, default=str)) > limit:
+        raise serializers.ValidationError(
+            f"Parameters must be at most {limit} bytes of JSON.", code="max_length"
+        )
+    return value
+
+
 class ReportSerializer(serializers.ModelSerializer):
     """Full, read-only representation of a report."""
 
@@ -99,23 +122,10 @@ class ReportCreateSerializer(serializers.Serializer):
             raise serializers.ValidationError(str(exc), code="invalid") from exc
 
     def validate_report_type(self, value: str) -> str:
-        if value not in registry:
-            known = ", ".join(g.report_type for g in registry) or "none"
-            raise serializers.ValidationError(
-                f'"{value}" is not a known report type. Known types: {known}.',
-                code="invalid_choice",
-            )
-        return value
+        return check_report_type(value)
 
     def validate_parameters(self, value: Any) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise serializers.ValidationError("Expected a JSON object.", code="invalid")
-        limit = int(report_settings.MAX_PARAMETERS_BYTES)
-        if len(json.dumps(value, default=str)) > limit:
-            raise serializers.ValidationError(
-                f"Parameters must be at most {limit} bytes of JSON.", code="max_length"
-            )
-        return value
+        return check_parameters_object(value)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         generator_class = registry.get(attrs["report_type"])
