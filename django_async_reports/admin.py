@@ -741,7 +741,7 @@ class ReportScheduleAdmin(admin.ModelAdmin):
     # -- actions -------------------------------------------------------------
     def _set_enabled(
         self, request: HttpRequest, queryset: QuerySet[ReportSchedule], enabled: bool
-    ) -> int:
+    ) -> None:
         changed = 0
         for schedule in queryset:
             if schedule.enabled == enabled:
@@ -749,27 +749,21 @@ class ReportScheduleAdmin(admin.ModelAdmin):
             schedules.set_enabled(schedule, enabled)
             self.log_change(request, schedule, "Enabled." if enabled else "Disabled.")
             changed += 1
-        return changed
+        if enabled:
+            text = ngettext("%(count)d schedule enabled.", "%(count)d schedules enabled.", changed)
+        else:
+            text = ngettext(
+                "%(count)d schedule disabled.", "%(count)d schedules disabled.", changed
+            )
+        self.message_user(request, text % {"count": changed}, messages.SUCCESS)
 
     @admin.action(description=_("Enable selected schedules"), permissions=["change"])
     def enable_schedules(self, request: HttpRequest, queryset: QuerySet[ReportSchedule]) -> None:
-        changed = self._set_enabled(request, queryset, True)
-        self.message_user(
-            request,
-            ngettext("%(count)d schedule enabled.", "%(count)d schedules enabled.", changed)
-            % {"count": changed},
-            messages.SUCCESS,
-        )
+        self._set_enabled(request, queryset, True)
 
     @admin.action(description=_("Disable selected schedules"), permissions=["change"])
     def disable_schedules(self, request: HttpRequest, queryset: QuerySet[ReportSchedule]) -> None:
-        changed = self._set_enabled(request, queryset, False)
-        self.message_user(
-            request,
-            ngettext("%(count)d schedule disabled.", "%(count)d schedules disabled.", changed)
-            % {"count": changed},
-            messages.SUCCESS,
-        )
+        self._set_enabled(request, queryset, False)
 
     @admin.action(description=_("Run selected schedules now"), permissions=["change"])
     def run_schedules_now(self, request: HttpRequest, queryset: QuerySet[ReportSchedule]) -> None:
