@@ -6,8 +6,9 @@ any installed app and decorate it with :func:`register`.
 
 from __future__ import annotations
 
+from .charts import Chart
 from .generators import ReportGenerator
 from .registry import register, registry
 
-__all__ = ["ReportGenerator", "register", "registry"]
+__all__ = ["Chart", "ReportGenerator", "register", "registry"]
 __version__ = "0.1.0.dev0"

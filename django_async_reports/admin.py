@@ -109,6 +109,8 @@ class ReportAdmin(admin.ModelAdmin):
                     "report_type_label",
                     "user",
                     "priority",
+                    "format",
+                    "compress",
                     "send_email",
                     "parameters_display",
                 )
@@ -150,6 +152,8 @@ class ReportAdmin(admin.ModelAdmin):
         "report_type_label",
         "user",
         "priority",
+        "format",
+        "compress",
         "send_email",
         "parameters_display",
         "status_badge",
@@ -642,7 +646,20 @@ class ReportScheduleAdmin(admin.ModelAdmin):
     actions = ("enable_schedules", "disable_schedules", "run_schedules_now")
     inlines = (ScheduleExecutionInline,)
     fieldsets = (
-        (None, {"fields": ("owner", "title", "report_type", "priority", "parameters")}),
+        (
+            None,
+            {
+                "fields": (
+                    "owner",
+                    "title",
+                    "report_type",
+                    "priority",
+                    "parameters",
+                    "format",
+                    "compress",
+                )
+            },
+        ),
         (
             _("When"),
             {

@@ -11,7 +11,8 @@ The package never creates a Celery app. A host calls::
 
 so that workers declare the report queues durable, with their priority
 arguments, and start with ``-Q reports,reports_high_priority``; ``celery beat``
-then sends the schedules' tick (one ``beat_schedule`` entry).
+then sends the schedules' tick and the cleanup of expired reports
+(two ``beat_schedule`` entries).
 """
 
 from __future__ import annotations
@@ -31,10 +32,13 @@ TASK_NAMES = (
     "django_async_reports.tick_schedules",
     "django_async_reports.send_schedule_failure_notification",
     "django_async_reports.deliver_webhook",
+    "django_async_reports.cleanup_expired_reports",
 )
 
-#: The one beat entry of the app: a tick that starts every due schedule.
+#: The beat entries of the app: a tick that starts every due schedule, and
+#: the cleanup of expired reports.
 TICK_ENTRY_NAME = "django_async_reports.tick_schedules"
+CLEANUP_ENTRY_NAME = "django_async_reports.cleanup_expired_reports"
 
 
 def configure_celery(app: Any, *, prefetch_multiplier: int | None = 1) -> None:
@@ -80,7 +84,11 @@ def _apply(app: Any, prefetch_multiplier: int | None) -> None:
     if prefetch_multiplier is not None:
         conf.worker_prefetch_multiplier = prefetch_multiplier
     # The host's own entry of the same name, if any, wins.
-    conf.beat_schedule = {TICK_ENTRY_NAME: tick_entry(), **(conf.beat_schedule or {})}
+    entries = {TICK_ENTRY_NAME: tick_entry()}
+    cleanup = cleanup_entry()
+    if cleanup is not None:
+        entries[CLEANUP_ENTRY_NAME] = cleanup
+    conf.beat_schedule = {**entries, **(conf.beat_schedule or {})}
 
 
 def tick_entry() -> dict[str, Any]:
@@ -104,5 +112,30 @@ def tick_entry() -> dict[str, Any]:
             # Ahead of waiting reports: a tick is short and late runs are late reports.
             "priority": int(priorities.get("urgent", priorities.get("normal", 5))),
             "expires": interval,
+        },
+    }
+
+
+def cleanup_entry() -> dict[str, Any] | None:
+    """The beat entry deleting expired reports every ``CLEANUP_INTERVAL`` seconds.
+
+    None when ``CLEANUP_INTERVAL`` is None (the host runs ``cleanup_reports``
+    from cron instead). With django-celery-beat's ``DatabaseScheduler`` it
+    becomes a periodic task an operator can see and pause in the admin.
+    """
+    interval = report_settings.CLEANUP_INTERVAL
+    if interval is None:
+        return None
+    normal = report_queues()[0]
+    priorities = report_settings.MESSAGE_PRIORITIES
+    return {
+        "task": CLEANUP_ENTRY_NAME,
+        "schedule": float(interval),
+        "options": {
+            "queue": normal.name,
+            "exchange": normal.exchange.name,
+            "routing_key": normal.routing_key,
+            "priority": int(priorities.get("low", 1)),
+            "expires": float(interval),
         },
     }

@@ -33,12 +33,34 @@ DEFAULTS: dict[str, Any] = {
     "SOFT_TIME_LIMIT": 600,
     # Hard limit; None means SOFT_TIME_LIMIT + 60.
     "TIME_LIMIT": None,
-    # How long a finished report (and its file) is kept, in seconds.
+    # How long a finished report (and its file) is kept, in seconds; a
+    # generator's ``retention`` overrides it for its type.
     "RETENTION_SECONDS": 7 * 24 * 3600,
+    # Seconds between two runs of the periodic cleanup of expired reports
+    # (a beat entry); None leaves cleanup to the cleanup_reports command.
+    "CLEANUP_INTERVAL": 3600,
+    # Expired reports deleted per transaction by the cleanup.
+    "CLEANUP_BATCH_SIZE": 200,
+    # -- formats -------------------------------------------------------------
+    # Format of a request that names none ("csv", "xlsx", "json", "ndjson", "pdf").
+    "DEFAULT_FORMAT": "csv",
+    # Rows shown in the table of a PDF summary.
+    "PDF_PREVIEW_ROWS": 50,
+    # -- reuse of identical reports ---------------------------------------------
+    # A request identical to a completed report at most this many seconds old
+    # (same user, report_type, format, compression, normalised parameters)
+    # returns it instead of queueing work; one still running is joined. 0 disables.
+    "REUSE_WINDOW_SECONDS": 3600,
+    # -- storage -------------------------------------------------------------
     # The STORAGES alias report files are written to.
     "STORAGE": "default",
     # Top-level folder of report files inside that storage.
     "STORAGE_PREFIX": "reports",
+    # Lifetime in seconds of the presigned URLs downloads redirect to.
+    "DOWNLOAD_URL_EXPIRES": 300,
+    # Redirect downloads to the storage's (presigned) URL: True, False, or
+    # None to redirect when the storage has no local path (S3) and stream otherwise.
+    "DOWNLOAD_REDIRECT": None,
     # The CACHES alias progress is written to (Redis in production).
     "CACHE": "default",
     "CACHE_KEY_PREFIX": "async_reports",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .charts import Chart
 from .exceptions import InvalidGenerator
 
 if TYPE_CHECKING:
@@ -39,6 +41,15 @@ class ReportGenerator:
     soft_time_limit: ClassVar[int | None] = None
     #: Rows between two looks at the clock for progress and cancellation.
     chunk_size: ClassVar[int] = 500
+    #: Formats this type may be requested in; None offers every installed format.
+    formats: ClassVar[Sequence[str] | None] = None
+    #: Charts drawn in XLSX (native charts) and PDF files, see :mod:`.charts`.
+    charts: ClassVar[Sequence[Chart]] = ()
+    #: Seconds a finished report of this type is kept; None uses RETENTION_SECONDS.
+    retention: ClassVar[int | timedelta | None] = None
+    #: Seconds an identical request reuses a completed report of this type;
+    #: None uses REUSE_WINDOW_SECONDS, 0 never reuses (data that changes by the minute).
+    reuse_window: ClassVar[int | timedelta | None] = None
 
     def __init__(self, report: Report | None = None, user: AbstractBaseUser | None = None) -> None:
         self.report = report
@@ -60,6 +71,25 @@ class ReportGenerator:
             raise InvalidGenerator(f"{name} must set columns to a non-empty list of strings.")
         if cls.rows is ReportGenerator.rows:
             raise InvalidGenerator(f"{name} must implement rows(self, params).")
+        from .writers import writer_classes
+
+        if cls.formats is not None:
+            unknown = [f for f in cls.formats if f not in writer_classes()]
+            if unknown or not cls.formats:
+                raise InvalidGenerator(
+                    f"{name}.formats must list known formats "
+                    f"({', '.join(writer_classes())}); got {list(cls.formats)!r}."
+                )
+        for chart in cls.charts:
+            if not isinstance(chart, Chart):
+                raise InvalidGenerator(f"{name}.charts must hold Chart instances.")
+            problems = chart.check(cls.get_columns())
+            if problems:
+                raise InvalidGenerator(f"{name}: chart {chart.title!r}: {'; '.join(problems)}.")
+        for attr in ("retention", "reuse_window"):
+            value = getattr(cls, attr)
+            if value is not None and _seconds(value) < 0:
+                raise InvalidGenerator(f"{name}.{attr} must not be negative.")
 
     @classmethod
     def get_label(cls) -> str:
@@ -68,6 +98,34 @@ class ReportGenerator:
     @classmethod
     def get_columns(cls) -> list[str]:
         return list(cls.columns)
+
+    @classmethod
+    def get_formats(cls) -> list[str]:
+        """The formats this type can be requested in here: declared and installed."""
+        from .writers import available_formats
+
+        installed = available_formats()
+        if cls.formats is None:
+            return installed
+        return [f for f in cls.formats if f in installed]
+
+    @classmethod
+    def get_retention_seconds(cls) -> int:
+        """Seconds a finished report of this type is kept before cleanup."""
+        from .conf import report_settings
+
+        value = cls.retention if cls.retention is not None else report_settings.RETENTION_SECONDS
+        return _seconds(value)
+
+    @classmethod
+    def get_reuse_window_seconds(cls) -> int:
+        """Seconds an identical completed report is reused; 0 disables reuse."""
+        from .conf import report_settings
+
+        value = cls.reuse_window
+        if value is None:
+            value = report_settings.REUSE_WINDOW_SECONDS
+        return _seconds(value)
 
     # -- parameters --------------------------------------------------------
     @classmethod
@@ -119,3 +177,9 @@ class ReportGenerator:
         """Base name (without extension) of the downloaded file."""
         title = getattr(self.report, "title", "") or self.get_label()
         return title
+
+
+def _seconds(value: int | float | timedelta) -> int:
+    if isinstance(value, timedelta):
+        return int(value.total_seconds())
+    return int(value)

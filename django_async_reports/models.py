@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .storage import get_report_storage
@@ -70,6 +71,13 @@ class Report(models.Model):
     celery_task_id = models.CharField(_("Celery task id"), max_length=255, blank=True)
     progress = models.PositiveSmallIntegerField(_("progress"), default=0)
     progress_message = models.CharField(_("progress message"), max_length=255, blank=True)
+    format = models.CharField(
+        _("format"), max_length=16, default="csv", help_text=_("File format: csv, xlsx, json...")
+    )
+    compress = models.BooleanField(_("compress"), default=False, help_text=_("Gzip the file."))
+    # sha256 of (report_type, format, compress, normalised parameters): finds
+    # an identical earlier request of the same user to reuse.
+    fingerprint = models.CharField(_("fingerprint"), max_length=64, blank=True, editable=False)
     result_file = models.FileField(
         _("result file"), upload_to="", storage=get_report_storage, max_length=255, blank=True
     )
@@ -104,6 +112,7 @@ class Report(models.Model):
             models.Index(fields=["user", "status"], name="async_report_user_status_idx"),
             models.Index(fields=["expires_at"], name="async_report_expires_idx"),
             models.Index(fields=["user", "-created_at"], name="async_report_user_created_idx"),
+            models.Index(fields=["user", "fingerprint"], name="async_report_user_fp_idx"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -121,6 +130,11 @@ class Report(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE_STATUSES
+
+    @property
+    def is_expired(self) -> bool:
+        """True once ``expires_at`` has passed (cleanup deletes the row soon after)."""
+        return self.expires_at is not None and self.expires_at <= timezone.now()
 
     def get_generator_class(self) -> Any:
         from .registry import registry
@@ -158,6 +172,9 @@ class ReportSchedule(models.Model):
         choices=Report.Priority.choices,
         default=Report.Priority.NORMAL,
     )
+    # Blank means DEFAULT_FORMAT (or the type's first format), resolved on save.
+    format = models.CharField(_("format"), max_length=16, blank=True, default="")
+    compress = models.BooleanField(_("compress"), default=False)
     frequency = models.CharField(_("frequency"), max_length=10, choices=Frequency.choices)
     cron_expression = models.CharField(_("cron expression"), max_length=120, blank=True)
     time_of_day = models.TimeField(_("time of day"), default=datetime.time(8, 0))

@@ -62,6 +62,8 @@ EDITABLE_FIELD_ORDER = (
     "title",
     "parameters",
     "priority",
+    "format",
+    "compress",
     "frequency",
     "cron_expression",
     "time_of_day",
@@ -233,6 +235,11 @@ def _validate(schedule: ReportSchedule, *, check_parameters: bool) -> None:
         except ValidationError as exc:
             detail = exc.detail
             errors.update(detail if isinstance(detail, dict) else {"parameters": detail})
+    if schedule.report_type in registry and "report_type" not in errors:
+        try:
+            schedule.format = services.resolve_format(schedule.report_type, schedule.format or None)
+        except ValidationError as exc:
+            errors.update(exc.detail if isinstance(exc.detail, dict) else {"format": exc.detail})
     if not schedule.title and schedule.report_type in registry:
         schedule.title = str(registry.get(schedule.report_type).get_label())[:255]
     if errors:
@@ -493,6 +500,8 @@ def _start_execution(
             parameters=parameters,
             title=schedule.title,
             priority=schedule.priority,
+            format=schedule.format,
+            compress=schedule.compress,
             validated=True,
         )
     except Exception as exc:

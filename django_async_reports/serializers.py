@@ -45,6 +45,9 @@ class ReportSerializer(serializers.ModelSerializer):
     webhook_secret = serializers.SerializerMethodField(
         help_text="Signs this report's webhooks (Standard Webhooks); null without a webhook."
     )
+    expired = serializers.SerializerMethodField(
+        help_text="True once expires_at has passed: the file is gone or about to be deleted."
+    )
 
     class Meta:
         model = Report
@@ -56,6 +59,8 @@ class ReportSerializer(serializers.ModelSerializer):
             "parameters",
             "status",
             "priority",
+            "format",
+            "compress",
             "progress",
             "progress_message",
             "result_data",
@@ -68,6 +73,7 @@ class ReportSerializer(serializers.ModelSerializer):
             "started_at",
             "completed_at",
             "expires_at",
+            "expired",
             "created_at",
             "updated_at",
             "progress_url",
@@ -95,8 +101,11 @@ class ReportSerializer(serializers.ModelSerializer):
     def get_progress_url(self, obj: Report) -> str:
         return self._url("report-progress", obj)
 
+    def get_expired(self, obj: Report) -> bool:
+        return obj.is_expired
+
     def get_download_url(self, obj: Report) -> str | None:
-        if obj.status != Report.Status.COMPLETED or not obj.result_file:
+        if obj.status != Report.Status.COMPLETED or not obj.result_file or obj.is_expired:
             return None
         return self._url("report-download", obj)
 
@@ -110,6 +119,21 @@ class ReportCreateSerializer(serializers.Serializer):
     parameters = serializers.JSONField(required=False, default=dict)
     send_email = serializers.BooleanField(required=False, default=False)
     webhook_url = serializers.URLField(required=False, allow_blank=True, default="", max_length=500)
+    format = serializers.CharField(
+        max_length=16,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="csv, xlsx, json, ndjson or pdf (as the type offers); DEFAULT_FORMAT if omitted.",
+    )
+    compress = serializers.BooleanField(
+        required=False, default=False, help_text="Store and deliver the file gzip-compressed."
+    )
+    force = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Generate anew even when an identical recent report could be reused.",
+    )
 
     def validate_webhook_url(self, value: str) -> str:
         if not value:
@@ -137,4 +161,7 @@ class ReportCreateSerializer(serializers.Serializer):
             )
         except serializers.ValidationError as exc:
             raise serializers.ValidationError({"parameters": exc.detail}) from exc
+        from .services import resolve_format
+
+        attrs["format"] = resolve_format(attrs["report_type"], attrs.get("format") or None)
         return attrs

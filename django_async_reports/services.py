@@ -13,32 +13,35 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import logging
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from datetime import timedelta
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
 from django.core.files import File
-from django.db import transaction
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from . import progress, signals
+from . import postprocess, progress, signals
 from .conf import report_settings
 from .exceptions import InvalidReportState, ReportCancelled, ReportDispatchError
 from .models import Report
 from .registry import registry
 from .routing import ensure_declared, route_for_priority
-from .storage import report_file_name, report_storage
-from .writers import get_writer_class
+from .storage import get_report_storage, report_file_name, report_storage
+from .writers import ReportContext, get_writer_class, writer_classes
 
 logger = logging.getLogger(__name__)
 
 Status = Report.Status
-DEFAULT_FORMAT = "csv"
+Outcome = Literal["created", "reused", "joined"]
 
 
 # -- requesting ----------------------------------------------------------------
@@ -50,6 +53,59 @@ def validate_request(
     return generator_class.clean_parameters(parameters or {}, {"user": user})
 
 
+def resolve_format(report_type: str, fmt: str | None) -> str:
+    """The format a request gets: ``fmt``, else DEFAULT_FORMAT, else the type's first.
+
+    Raises DRF ``ValidationError`` (on ``format``) when the type does not offer
+    it, or the package its writer needs is not installed.
+    """
+    from rest_framework.exceptions import ValidationError
+
+    generator_class = registry.get(report_type)
+    offered = generator_class.get_formats()
+    if not fmt:
+        default = report_settings.DEFAULT_FORMAT
+        if default in offered or not offered:
+            return str(default)
+        return offered[0]
+    if fmt in offered:
+        return fmt
+    writer_class = writer_classes().get(fmt)
+    declared = generator_class.formats
+    if (
+        writer_class is not None
+        and not writer_class.is_available()
+        and (declared is None or fmt in declared)
+    ):
+        message = (
+            f'The "{fmt}" format needs the optional "{writer_class.extra}" extra: '
+            f'pip install "django-async-reporting[{writer_class.extra}]".'
+        )
+    else:
+        message = (
+            f'"{fmt}" is not a format of {report_type} reports. '
+            f"Formats: {', '.join(offered) or 'none'}."
+        )
+    raise ValidationError({"format": [message]}, code="invalid_choice")
+
+
+def report_fingerprint(
+    report_type: str, fmt: str, compress: bool, parameters: Mapping[str, Any]
+) -> str:
+    """sha256 of what makes two requests ask the same question (the user aside).
+
+    ``parameters`` are the generator's normalised ones, so ``{"b":1,"a":2}``
+    and ``{"a":2,"b":1}``, or a date given two ways, hash the same.
+    """
+    canonical = json.dumps(
+        [report_type, fmt, bool(compress), parameters],
+        sort_keys=True,
+        separators=(",", ":"),
+        cls=DjangoJSONEncoder,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def request_report(
     *,
     user: Any,
@@ -59,34 +115,145 @@ def request_report(
     priority: str = "normal",
     send_email: bool = False,
     webhook_url: str = "",
+    format: str | None = None,
+    compress: bool = False,
     validated: bool = False,
 ) -> Report:
     """Create a pending report and queue its generation once the row is committed.
 
     ``parameters`` are validated by the generator's ``parameters_class`` unless
     ``validated`` says the caller already did (the API serializer does).
+    ``format`` defaults to ``DEFAULT_FORMAT``. Always creates a new report:
+    :func:`request_or_reuse_report` is the variant that reuses identical ones.
     """
+    report, dispatch_errors = _create_report(
+        user=user,
+        report_type=report_type,
+        parameters=parameters,
+        title=title,
+        priority=priority,
+        send_email=send_email,
+        webhook_url=webhook_url,
+        format=format,
+        compress=compress,
+        validated=validated,
+    )
+    _raise_dispatch_error(report, dispatch_errors)
+    signals.report_requested.send(sender=Report, report=report)
+    return report
+
+
+def _create_report(
+    *,
+    user: Any,
+    report_type: str,
+    parameters: Mapping[str, Any] | None,
+    title: str,
+    priority: str,
+    send_email: bool,
+    webhook_url: str,
+    format: str | None,
+    compress: bool,
+    validated: bool,
+) -> tuple[Report, list[Exception]]:
+    """Save the row and arrange its dispatch on commit; the list fills with broker errors."""
     generator_class = registry.get(report_type)
     if not validated:
         parameters = validate_request(report_type, parameters, user=user)
     if priority not in Report.Priority.values:
         raise ValueError(f"Unknown priority {priority!r}.")
+    fmt = resolve_format(report_type, format)
+    parameters = dict(parameters or {})
     with transaction.atomic():
         report = Report.objects.create(
             user=user,
             report_type=report_type,
             title=(title or generator_class.get_label())[:255],
-            parameters=dict(parameters or {}),
+            parameters=parameters,
             priority=priority,
             send_email=send_email,
             webhook_url=webhook_url,
+            format=fmt,
+            compress=bool(compress),
+            fingerprint=report_fingerprint(report_type, fmt, bool(compress), parameters),
             celery_task_id=str(uuid.uuid4()),
             progress_message="Queued",
         )
         dispatch_errors = _dispatch_on_commit(report)
+    return report, dispatch_errors
+
+
+@dataclass(frozen=True)
+class ReportRequestResult:
+    """The report a request got, and how: ``created``, ``reused`` (completed) or ``joined``."""
+
+    report: Report
+    outcome: Outcome
+
+
+def request_or_reuse_report(*, force: bool = False, **kwargs: Any) -> ReportRequestResult:
+    """Like :func:`request_report`, but an identical recent request's report is returned.
+
+    Identical means the same user, report_type, format, compression and
+    normalised parameters. A completed, unexpired report finished within the
+    type's reuse window is ``reused``; one still pending or processing is
+    ``joined``. ``force``, a reuse window of 0, or a request asking for
+    delivery (e-mail, webhook: a reused report would never deliver it) always
+    creates a new report. Two identical requests at the same moment are
+    serialised on PostgreSQL (an advisory lock), so they share one report.
+    """
+    user = kwargs["user"]
+    report_type = kwargs["report_type"]
+    generator_class = registry.get(report_type)
+    window = generator_class.get_reuse_window_seconds()
+    if force or window <= 0 or kwargs.get("send_email") or kwargs.get("webhook_url"):
+        return ReportRequestResult(request_report(**kwargs), "created")
+    if not kwargs.get("validated"):
+        kwargs["parameters"] = validate_request(report_type, kwargs.get("parameters"), user=user)
+        kwargs["validated"] = True
+    fmt = resolve_format(report_type, kwargs.get("format"))
+    kwargs["format"] = fmt
+    fingerprint = report_fingerprint(
+        report_type, fmt, bool(kwargs.get("compress")), dict(kwargs.get("parameters") or {})
+    )
+    defaults = {"title": "", "priority": "normal", "send_email": False, "webhook_url": ""}
+    with transaction.atomic():
+        _lock_fingerprint(user, fingerprint)
+        found = find_reusable_report(user, fingerprint, window)
+        if found is not None:
+            outcome: Outcome = "joined" if found.is_active else "reused"
+            return ReportRequestResult(found, outcome)
+        report, dispatch_errors = _create_report(**{"compress": False, **defaults, **kwargs})
     _raise_dispatch_error(report, dispatch_errors)
     signals.report_requested.send(sender=Report, report=report)
-    return report
+    return ReportRequestResult(report, "created")
+
+
+def find_reusable_report(user: Any, fingerprint: str, window_seconds: int) -> Report | None:
+    """The newest report of ``user`` with ``fingerprint`` still worth returning, if any."""
+    now = timezone.now()
+    candidates = Report.objects.filter(user=user, fingerprint=fingerprint).order_by("-created_at")
+    active = candidates.filter(status__in=Report.ACTIVE_STATUSES).first()
+    if active is not None:
+        return active
+    return (
+        candidates.filter(
+            status=Status.COMPLETED,
+            completed_at__gte=now - timedelta(seconds=window_seconds),
+        )
+        .exclude(result_file="")
+        .exclude(expires_at__lte=now)
+        .first()
+    )
+
+
+def _lock_fingerprint(user: Any, fingerprint: str) -> None:
+    """Serialise identical requests until the transaction ends (PostgreSQL only)."""
+    if connection.vendor != "postgresql":
+        return
+    key = int(hashlib.sha256(f"{user.pk}:{fingerprint}".encode()).hexdigest()[:15], 16)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
 def dispatch(report: Report) -> None:
@@ -148,6 +315,8 @@ def regenerate_report(report: Report, *, user: Any = None) -> Report:
         priority=report.priority,
         send_email=report.send_email,
         webhook_url=report.webhook_url,
+        format=report.format,
+        compress=report.compress,
     )
 
 
@@ -196,7 +365,7 @@ def cancel_report(report: Report) -> Report:
         progress_message="Cancelled",
         error_message="",  # an earlier attempt's error is not why it ended
         completed_at=now,
-        expires_at=now + timedelta(seconds=int(report_settings.RETENTION_SECONDS)),
+        expires_at=expiry_for(report.report_type, now),
         updated_at=now,
     )
     report.refresh_from_db()
@@ -241,6 +410,19 @@ def delete_report(report: Report) -> None:
         Report.objects.filter(pk=report_id).delete()
         transaction.on_commit(lambda: _delete_file(name))
     progress.delete_cache(report_id)
+
+
+def expiry_for(report_type: str, finished_at: datetime) -> datetime:
+    """When a report of ``report_type`` finished at ``finished_at`` expires.
+
+    The generator's ``retention``, else ``RETENTION_SECONDS`` (also for types
+    no longer registered).
+    """
+    if report_type in registry:
+        seconds = registry.get(report_type).get_retention_seconds()
+    else:
+        seconds = int(report_settings.RETENTION_SECONDS)
+    return finished_at + timedelta(seconds=seconds)
 
 
 # -- running (called by the tasks) -----------------------------------------------
@@ -289,10 +471,18 @@ def generate(report: Report, *, task_state: Callable[[int, str], None] | None = 
     neutralize = generator.neutralize_formulas
     if neutralize is None:
         neutralize = bool(report_settings.NEUTRALIZE_FORMULAS)
-    writer_class = get_writer_class(DEFAULT_FORMAT)
+    writer_class = get_writer_class(report.format or str(report_settings.DEFAULT_FORMAT))
     columns = generator.get_columns()
+    context = ReportContext(
+        title=report.title,
+        report_type=report.report_type,
+        label=str(generator_class.get_label()),
+        parameters=report.parameters,
+        generated_at=timezone.now(),
+        charts=tuple(generator_class.charts),
+    )
     with tempfile.TemporaryFile() as tmp:
-        writer = writer_class(tmp, neutralize_formulas=neutralize)
+        writer = writer_class(tmp, neutralize_formulas=neutralize, context=context)
         writer.write_header(columns)
         for chunk in _chunks(generator.rows(params), max(1, generator.chunk_size)):
             if tracker.rows == 0 and len(chunk[0]) != len(columns):
@@ -303,8 +493,9 @@ def generate(report: Report, *, task_state: Callable[[int, str], None] | None = 
             writer.write_rows(chunk)
             if not tracker.advance(len(chunk)):
                 raise ReportCancelled(report.pk)
-        writer.close()
         summary = generator.summary(params, tracker.rows)
+        writer.write_summary(summary, tracker.rows)
+        writer.close()
         tmp.seek(0)
         name = report_file_name(
             report.user_id, report.pk, generator.get_filename(), writer_class.extension
@@ -333,39 +524,47 @@ def generate(report: Report, *, task_state: Callable[[int, str], None] | None = 
 
 
 def post_process(report_id: Any) -> Report | None:
-    """Record size and checksum, then mark the report completed (second chain step).
+    """Compress when asked, record size, checksum and row count, mark completed.
 
-    None when the report is not (or no longer) processing with a file: it was
-    cancelled, failed, or this step already ran.
+    The second step of the chain (see :mod:`.postprocess`). None when the
+    report is not (or no longer) processing with a file: it was cancelled,
+    failed, or this step already ran.
     """
     report = Report.objects.filter(pk=report_id, status=Status.PROCESSING).first()
     if report is None or not report.result_file:
         return None
-    digest = hashlib.sha256()
-    size = 0
-    with report_storage.open(report.result_file.name, "rb") as fh:
-        for block in iter(lambda: fh.read(1024 * 1024), b""):
-            digest.update(block)
-            size += len(block)
+    original = report.result_file.name
+    if report.compress and not original.endswith(postprocess.GZIP_EXTENSION):
+        stored = postprocess.compress(get_report_storage(), original)
+    else:
+        stored = postprocess.measure(get_report_storage(), original)
     result_data = {
         **report.result_data,
-        "file_size": size,
-        "checksum": f"sha256:{digest.hexdigest()}",
+        "file_size": stored.size,
+        "checksum": stored.checksum,
+        "compressed": stored.name.endswith(postprocess.GZIP_EXTENSION),
     }
+    if result_data["compressed"]:
+        result_data["uncompressed_size"] = stored.uncompressed_size
     now = timezone.now()
     updated = Report.objects.filter(pk=report.pk, status=Status.PROCESSING).update(
         status=Status.COMPLETED,
+        result_file=stored.name,
         result_data=result_data,
         error_message="",  # an earlier attempt's error no longer applies
         progress=100,
         progress_message="Completed",
         completed_at=now,
-        expires_at=now + timedelta(seconds=int(report_settings.RETENTION_SECONDS)),
+        expires_at=expiry_for(report.report_type, now),
         updated_at=now,
     )
     if not updated:
-        _delete_file(report.result_file.name)
+        _delete_file(stored.name)
+        if stored.name != original:
+            _delete_file(original)
         return None
+    if stored.name != original:
+        _delete_file(original)
     progress.write_cache(report.pk, status=Status.COMPLETED, progress=100, message="Completed")
     report.refresh_from_db()
     return report
@@ -396,7 +595,7 @@ def fail_report(report_id: Any, error: str) -> Report | None:
         error_message=error[:10000],
         progress_message="Failed",
         completed_at=now,
-        expires_at=now + timedelta(seconds=int(report_settings.RETENTION_SECONDS)),
+        expires_at=expiry_for(report.report_type, now),
         updated_at=now,
     )
     if not updated:

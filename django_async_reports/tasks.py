@@ -215,6 +215,19 @@ def tick_schedules() -> dict[str, int]:
     return {"started": len(executions) - failed, "failed": failed}
 
 
+# -- retention ---------------------------------------------------------------------
+@shared_task(name="django_async_reports.cleanup_expired_reports")
+def cleanup_expired_reports() -> dict[str, int]:
+    """Delete expired reports and their files (beat sends this every ``CLEANUP_INTERVAL``).
+
+    Safe to run twice at once: batches are claimed with SKIP LOCKED.
+    """
+    from .retention import cleanup_expired_reports as cleanup
+
+    result = cleanup()
+    return {"reports": result.reports, "files": result.files, "batches": result.batches}
+
+
 # -- delivery (webhooks) -------------------------------------------------------------
 @shared_task(
     bind=True,

@@ -98,15 +98,20 @@ class ReportViewSet(
         )
         serializer.is_valid(raise_exception=True)
         try:
-            report = services.request_report(
+            result = services.request_or_reuse_report(
                 user=request.user, validated=True, **serializer.validated_data
             )
         except ReportDispatchError as exc:
             return _queue_unavailable(exc)
+        report = result.report
         data = ReportSerializer(report, context=self.get_serializer_context()).data
+        # "created": a new report (201); "reused" / "joined": an identical
+        # completed / running one of yours (200), made anew with "force": true.
+        data["outcome"] = result.outcome
         location = reverse("django_async_reports:report-detail", kwargs={"pk": report.pk})
         headers = {"Location": request.build_absolute_uri(location)}
-        return Response(data, status=status.HTTP_201_CREATED, headers=headers)
+        code = status.HTTP_201_CREATED if result.outcome == "created" else status.HTTP_200_OK
+        return Response(data, status=code, headers=headers)
 
     @action(detail=False, methods=["get"])
     def types(self, request: Request) -> Response:
@@ -119,6 +124,10 @@ class ReportViewSet(
                     "description": g.description,
                     "columns": g.get_columns(),
                     "parameters": describe_parameters(g),
+                    "formats": g.get_formats(),
+                    "default_format": services.resolve_format(g.report_type, None),
+                    "charts": [{"kind": c.kind, "title": c.title} for c in g.charts],
+                    "retention_seconds": g.get_retention_seconds(),
                 }
                 for g in registry
             ]
@@ -156,6 +165,15 @@ class ReportViewSet(
         report = self.get_object()
         if report.status != Report.Status.COMPLETED or not report.result_file:
             raise Http404("The report is not ready: only completed reports can be downloaded.")
+        if report.is_expired:
+            return Response(
+                {
+                    "detail": "This report has expired and its file is deleted; "
+                    "regenerate it for a fresh copy.",
+                    "expires_at": report.expires_at,
+                },
+                status=status.HTTP_410_GONE,
+            )
         try:
             fh = report_storage.open(report.result_file.name, "rb")
         except FileNotFoundError:

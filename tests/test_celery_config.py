@@ -73,7 +73,10 @@ def test_tick_schedules_is_one_beat_entry_on_the_reports_queue():
     app = make_app()
     configure_celery(app)
     assert "django_async_reports.tick_schedules" in TASK_NAMES
-    assert set(app.conf.beat_schedule) == {"django_async_reports.tick_schedules"}
+    assert set(app.conf.beat_schedule) == {
+        "django_async_reports.tick_schedules",
+        "django_async_reports.cleanup_expired_reports",
+    }
     entry = app.conf.beat_schedule["django_async_reports.tick_schedules"]
     assert entry["task"] == "django_async_reports.tick_schedules"
     assert entry["schedule"] == 60.0
@@ -109,7 +112,11 @@ def test_keeps_the_host_beat_schedule_and_its_own_tick_entry():
 
     app = make_app(beat_schedule={"django_async_reports.tick_schedules": custom_tick})
     configure_celery(app)
-    assert app.conf.beat_schedule == {"django_async_reports.tick_schedules": custom_tick}
+    assert app.conf.beat_schedule["django_async_reports.tick_schedules"] == custom_tick
+    assert set(app.conf.beat_schedule) == {
+        "django_async_reports.tick_schedules",
+        "django_async_reports.cleanup_expired_reports",
+    }
 
 
 def test_every_task_of_the_package_is_routed():
@@ -124,3 +131,24 @@ def test_every_task_of_the_package_is_routed():
         if isinstance(value, Task) and value.name.startswith("django_async_reports.")
     }
     assert names == set(TASK_NAMES)
+
+
+def test_cleanup_is_a_low_priority_beat_entry_every_cleanup_interval(settings):
+    app = make_app()
+    configure_celery(app)
+    entry = app.conf.beat_schedule["django_async_reports.cleanup_expired_reports"]
+    assert entry["task"] == "django_async_reports.cleanup_expired_reports"
+    assert entry["task"] in TASK_NAMES
+    assert entry["schedule"] == 3600.0
+    assert entry["options"]["queue"] == settings.ASYNC_REPORTS["QUEUE"]
+    assert entry["options"]["priority"] == 1
+
+    settings.ASYNC_REPORTS = {**settings.ASYNC_REPORTS, "CLEANUP_INTERVAL": 120}
+    app = make_app()
+    configure_celery(app)
+    assert app.conf.beat_schedule["django_async_reports.cleanup_expired_reports"]["schedule"] == 120.0
+
+    settings.ASYNC_REPORTS = {**settings.ASYNC_REPORTS, "CLEANUP_INTERVAL": None}
+    app = make_app()
+    configure_celery(app)
+    assert set(app.conf.beat_schedule) == {"django_async_reports.tick_schedules"}

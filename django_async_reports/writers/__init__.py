@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from .base import ReportWriter, get_writer_class, writer_classes
+from .base import (
+    ReportContext,
+    ReportWriter,
+    available_formats,
+    get_writer_class,
+    writer_classes,
+)
 from .csv import CSVWriter
 
-__all__ = ["CSVWriter", "ReportWriter", "get_writer_class", "writer_classes"]
+__all__ = [
+    "CSVWriter",
+    "ReportContext",
+    "ReportWriter",
+    "available_formats",
+    "get_writer_class",
+    "writer_classes",
+]

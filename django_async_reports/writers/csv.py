@@ -32,9 +32,10 @@ class CSVWriter(ReportWriter):
     format = "csv"
     extension = "csv"
     content_type = "text/csv; charset=utf-8"
+    label = "CSV"
 
-    def __init__(self, fileobj: Any, *, neutralize_formulas: bool = True) -> None:
-        super().__init__(fileobj, neutralize_formulas=neutralize_formulas)
+    def __init__(self, fileobj: Any, **kwargs: Any) -> None:
+        super().__init__(fileobj, **kwargs)
         self._text = io.TextIOWrapper(fileobj, encoding="utf-8", newline="", write_through=False)
         self._csv = csv.writer(self._text)
 
