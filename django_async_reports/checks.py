@@ -31,6 +31,7 @@ _POSITIVE_NUMBERS = (
     "PROGRESS_CACHE_TIMEOUT",
     "SCHEDULE_TICK_INTERVAL",
     "WEBHOOK_TIMEOUT",
+    "DOWNLOAD_URL_EXPIRES",
 )
 # Counts: whole numbers, at least this much (E012). An attachment limit of 0
 # is meaningful (always link the file, never attach it).
@@ -39,6 +40,9 @@ _INTEGERS = {
     "MAX_EMAIL_RECIPIENTS": 1,
     "WEBHOOK_MAX_ATTEMPTS": 1,
     "EMAIL_ATTACHMENT_MAX_BYTES": 0,
+    "CLEANUP_BATCH_SIZE": 1,
+    "PDF_PREVIEW_ROWS": 0,
+    "REUSE_WINDOW_SECONDS": 0,
 }
 _NON_EMPTY_STRINGS = (
     "QUEUE",
@@ -157,6 +161,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                     f"{SETTINGS_NAME}[{name!r}] must be an integer >= {least}, not {v!r}.", "E012"
                 )
             )
+    errors.extend(_check_formats_and_storage(value))
     errors.extend(_check_allowed_networks(value("WEBHOOK_ALLOWED_NETWORKS")))
     secret = value("WEBHOOK_SECRET")
     if secret is not None and (not isinstance(secret, str) or not secret.strip()):
@@ -168,6 +173,51 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             )
         )
     return errors
+
+
+def _check_formats_and_storage(value: Any) -> list[CheckMessage]:
+    """DEFAULT_FORMAT is an installed format (E015); CLEANUP_INTERVAL, DOWNLOAD_REDIRECT (E016)."""
+    from .writers import writer_classes
+
+    messages: list[CheckMessage] = []
+    fmt = value("DEFAULT_FORMAT")
+    writers = writer_classes()
+    if fmt not in writers:
+        messages.append(
+            _error(
+                f"{SETTINGS_NAME}['DEFAULT_FORMAT'] is {fmt!r}, which is not a format.",
+                "E015",
+                f"Use one of {', '.join(writers)}.",
+            )
+        )
+    elif not writers[fmt].is_available():
+        messages.append(
+            _error(
+                f"{SETTINGS_NAME}['DEFAULT_FORMAT'] is {fmt!r}, whose writer needs packages "
+                "that are not installed.",
+                "E015",
+                f'pip install "django-async-reporting[{writers[fmt].extra}]".',
+            )
+        )
+    interval = value("CLEANUP_INTERVAL")
+    if interval is not None and (
+        isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval <= 0
+    ):
+        messages.append(
+            _error(
+                f"{SETTINGS_NAME}['CLEANUP_INTERVAL'] must be a number of seconds > 0, or None "
+                f"to leave cleanup to the cleanup_reports command; not {interval!r}.",
+                "E016",
+            )
+        )
+    if value("DOWNLOAD_REDIRECT") not in (None, True, False):
+        messages.append(
+            _error(
+                f"{SETTINGS_NAME}['DOWNLOAD_REDIRECT'] must be None (automatic), True or False.",
+                "E016",
+            )
+        )
+    return messages
 
 
 def _check_allowed_networks(networks: Any) -> list[CheckMessage]:

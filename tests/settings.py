@@ -114,6 +114,9 @@ ASYNC_REPORTS = {
     "RETRY_COUNTDOWN": 0,
     "PROGRESS_INTERVAL": 0.2,
     "CANCEL_CHECK_INTERVAL": 0.2,
+    # Most tests post the same request several times and expect as many
+    # reports; the reuse tests turn reuse on (REUSE_WINDOW_SECONDS) themselves.
+    "REUSE_WINDOW_SECONDS": 0,
 }
 # Extra ASYNC_REPORTS keys (JSON) for one test's worker subprocess.
 ASYNC_REPORTS.update(json.loads(os.environ.get("ASYNC_REPORTS_TEST_OVERRIDES", "{}")))

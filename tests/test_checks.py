@@ -188,3 +188,36 @@ def test_new_check_ids_follow_the_existing_ones_and_system_checks_run_them():
         "django_async_reports.E014",
         "django_async_reports.W002",
     ]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"DEFAULT_FORMAT": "docx"}, ["django_async_reports.E015"]),
+        ({"DEFAULT_FORMAT": "xlsx"}, []),
+        ({"CLEANUP_INTERVAL": 0}, ["django_async_reports.E016"]),
+        ({"CLEANUP_INTERVAL": "hourly"}, ["django_async_reports.E016"]),
+        ({"CLEANUP_INTERVAL": None}, []),
+        ({"DOWNLOAD_REDIRECT": "yes"}, ["django_async_reports.E016"]),
+        ({"DOWNLOAD_URL_EXPIRES": 0}, ["django_async_reports.E002"]),
+        ({"CLEANUP_BATCH_SIZE": 0}, ["django_async_reports.E012"]),
+        ({"REUSE_WINDOW_SECONDS": -1}, ["django_async_reports.E012"]),
+        ({"REUSE_WINDOW_SECONDS": 0}, []),
+    ],
+)
+def test_format_retention_reuse_and_download_settings(overrides, expected):
+    with override_settings(ASYNC_REPORTS=overrides):
+        messages = check_settings()
+    assert ids(messages) == expected
+    assert all(isinstance(m, Error) for m in messages)
+
+
+def test_default_format_whose_library_is_missing_is_an_error(monkeypatch):
+    from django_async_reports.writers import get_writer_class
+
+    writer = get_writer_class("csv")
+    monkeypatch.setattr(writer, "requires", ("no_such_module_for_tests",))
+    monkeypatch.setattr(writer, "extra", "csvextra")
+    messages = check_settings()
+    assert ids(messages) == ["django_async_reports.E015"]
+    assert "django-async-reporting[csvextra]" in messages[0].hint

@@ -42,6 +42,17 @@ Environment variables switch each piece to a real service:
 ``DEFAULT_FROM_EMAIL``     Sender of report e-mails (default ``reports@example.com``).
 ``SCHEDULE_TICK_INTERVAL`` Seconds between two ticks of the scheduler, which ``celery beat``
                            sends (default 60, whole seconds; the tests use 2).
+``REPORTS_S3_BUCKET``      Store report files in this S3 bucket (private; downloads redirect
+                           to presigned URLs) instead of ``var/media/``. Credentials come
+                           from the usual ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``
+                           variables or the instance's role.
+``AWS_S3_ENDPOINT_URL``    An S3-compatible endpoint (MinIO, moto server...) instead of AWS.
+``AWS_S3_REGION_NAME``     The bucket's region (default ``us-east-1``).
+``REPORT_RETENTION_SECONDS``  How long finished reports are kept (default 7 days).
+``CLEANUP_INTERVAL``       Seconds between two cleanups of expired reports (default 3600,
+                           whole seconds).
+``REUSE_WINDOW_SECONDS``   How long an identical request reuses a completed report
+                           (default 3600; 0 disables reuse).
 ``WEBHOOK_ALLOWED_NETWORKS``  Comma-separated networks that webhooks may reach although
                            they are not public, e.g. ``127.0.0.0/8,::1/128`` for a receiver
                            on this machine (default: none, every non-public address is
@@ -51,9 +62,10 @@ Environment variables switch each piece to a real service:
 Every process of one deployment (web, worker, beat) must see the same values.
 
 ``celery -A config beat`` uses django-celery-beat's ``DatabaseScheduler``: its
-one entry, the schedules' tick, is kept in the project's database (SQLite by
-default, so beat shares it with the web server and the worker like everything
-else), and the beat processes of a deployment need no schedule file of their own.
+two entries, the schedules' tick and the cleanup of expired reports, are kept
+in the project's database (SQLite by default, so beat shares it with the web
+server and the worker like everything else), and the beat processes of a
+deployment need no schedule file of their own.
 """
 
 from __future__ import annotations
@@ -200,7 +212,25 @@ MEDIA_URL = "media/"  # never served: reports are downloaded through the authent
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # Report files: on the local disk (streamed through the authenticated
+    # API) unless REPORTS_S3_BUCKET names a bucket.
+    "reports": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
 }
+REPORTS_S3_BUCKET = os.environ.get("REPORTS_S3_BUCKET", "")
+if REPORTS_S3_BUCKET:
+    STORAGES["reports"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": REPORTS_S3_BUCKET,
+            "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("AWS_S3_REGION_NAME") or "us-east-1",
+            # Private objects; downloads get presigned URLs minted per request.
+            "default_acl": None,
+            "querystring_auth": True,
+            "file_overwrite": True,
+            "signature_version": "s3v4",
+        },
+    }
 
 # Report progress is written here by workers and read by the API: it must be
 # shared by every process, hence a file cache (or Redis), never local memory.
@@ -250,6 +280,19 @@ REST_FRAMEWORK = {
 }
 
 
+def _env_seconds(name: str, default: int, *, minimum: int = 1) -> int:
+    value = os.environ.get(name) or str(default)
+    try:
+        seconds = int(value)
+    except ValueError:
+        seconds = minimum - 1
+    if seconds < minimum:
+        raise ImproperlyConfigured(
+            f"{name} must be a whole number of seconds >= {minimum}, not {value!r}."
+        )
+    return seconds
+
+
 def _tick_interval() -> int:
     # django-celery-beat stores intervals in whole seconds.
     value = os.environ.get("SCHEDULE_TICK_INTERVAL") or "60"
@@ -270,7 +313,10 @@ ASYNC_REPORTS = {
     "CANCEL_CHECK_INTERVAL": 0.5,
     "RETRY_COUNTDOWN": 10,
     "SOFT_TIME_LIMIT": 15 * 60,
-    "RETENTION_SECONDS": 7 * 24 * 3600,
+    "RETENTION_SECONDS": _env_seconds("REPORT_RETENTION_SECONDS", 7 * 24 * 3600),
+    "CLEANUP_INTERVAL": _env_seconds("CLEANUP_INTERVAL", 3600),
+    "REUSE_WINDOW_SECONDS": _env_seconds("REUSE_WINDOW_SECONDS", 3600, minimum=0),
+    "STORAGE": "reports",
     "EMAIL_FROM": DEFAULT_FROM_EMAIL,
     # E-mails link to the authenticated download endpoint under this address.
     "BASE_URL": os.environ.get("SITE_URL") or "http://localhost:8000",
@@ -324,7 +370,7 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
-# ``celery -A config beat``: the one entry (configure_celery's tick) lives in
+# ``celery -A config beat``: the entries (configure_celery's tick and cleanup) live in
 # the database, shared with web and worker. With ``-S celery.beat:PersistentScheduler``
 # the schedule file goes under var/ instead of the current folder.
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"

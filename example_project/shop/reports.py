@@ -26,7 +26,7 @@ from django.db.models.functions import Coalesce, TruncDate, TruncMonth
 from django.utils import timezone
 from rest_framework import serializers
 
-from django_async_reports import ReportGenerator, register
+from django_async_reports import Chart, ReportGenerator, register
 
 from .models import Category, Customer, Order, Product, Region
 
@@ -436,6 +436,19 @@ class AnalyticsReport(ReportGenerator):
     )
     parameters_class = AnalyticsParameters
     columns = ["group", "orders", "units", "revenue", "average_order_value", "customers"]
+    # Native charts in XLSX, drawings in the PDF summary.
+    charts = [
+        Chart.line("Revenue per group", category="group", values=["revenue"]),
+        Chart.bar("Orders per group", category="group", values=["orders"]),
+        Chart.pie("Revenue per region", summary_key="revenue_by_region"),
+        Chart.bar(
+            "Top products by revenue",
+            summary_key="top_products",
+            category="name",
+            values=["revenue"],
+        ),
+        Chart.pie("Orders per status", summary_key="orders_by_status"),
+    ]
 
     def orders(self, params: dict[str, Any]) -> QuerySet[Order]:
         return Order.objects.filter(

@@ -26,6 +26,8 @@ REPRESENTATION_KEYS = {
     "parameters",
     "status",
     "priority",
+    "format",
+    "compress",
     "progress",
     "progress_message",
     "result_data",
@@ -38,6 +40,7 @@ REPRESENTATION_KEYS = {
     "started_at",
     "completed_at",
     "expires_at",
+    "expired",
     "created_at",
     "updated_at",
     "progress_url",
@@ -66,7 +69,10 @@ def test_create_follow_and_download(worker, alice, media_root):
     # 201 with the full representation of a pending report.
     assert response.status_code == 201, response.text
     created = response.json()
-    assert set(created) == REPRESENTATION_KEYS
+    # The create answer also says whether the report was created, reused or joined.
+    assert set(created) == REPRESENTATION_KEYS | {"outcome"}
+    assert created["outcome"] == "created"
+    assert (created["format"], created["compress"], created["expired"]) == ("csv", False, False)
     rid = created["id"]
     assert str(uuid.UUID(rid)) == rid
     assert response.headers["Location"].endswith(f"/api/v1/reports/{rid}/")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import signal
 import time
+from decimal import Decimal
 
 from django.core.cache import cache
 from rest_framework import serializers
 
-from django_async_reports import ReportGenerator, register
+from django_async_reports import Chart, ReportGenerator, register
 
 from .models import Sale
 
@@ -147,3 +149,45 @@ class CrashOnceReport(ReportGenerator):
         if cache.add(f"crash:{params['key']}", 1):
             os.kill(os.getpid(), signal.SIGKILL)
         yield ("yes",)
+
+
+@register
+class ChartedReport(ReportGenerator):
+    """Sales per region with typed cells and charts over its rows and its summary."""
+
+    report_type = "charted"
+    label = "Charted sales"
+    columns = ["region", "day", "orders", "revenue", "note"]
+    charts = [
+        Chart.bar("Revenue per region", category="region", values=["revenue"]),
+        Chart.line("Orders per region", category="region", values=["orders"]),
+        Chart.pie("Orders per status", summary_key="orders_by_status"),
+    ]
+
+    ROWS = [
+        ("north", datetime.date(2026, 1, 5), 12, Decimal("1234.50"), "=SUM(A1:A2)"),
+        ("south", datetime.date(2026, 1, 6), 7, Decimal("99.99"), "Zoë"),
+        ("east", datetime.date(2026, 1, 7), 0, Decimal("0.00"), ""),
+    ]
+
+    def count(self, params):
+        return len(self.ROWS)
+
+    def rows(self, params):
+        yield from self.ROWS
+
+    def summary(self, params, row_count):
+        return {
+            "regions": row_count,
+            "total_revenue": "1334.49",
+            "orders_by_status": {"paid": 15, "shipped": 4},
+        }
+
+
+@register
+class CsvOnlyReport(NumbersReport):
+    """A type that restricts its formats."""
+
+    report_type = "csv_only"
+    label = "CSV only"
+    formats = ["csv"]
