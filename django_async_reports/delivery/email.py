@@ -99,7 +99,11 @@ def report_file(report: Report) -> ReportFile:
     size = report.result_data.get("file_size")
     limit = int(report_settings.EMAIL_ATTACHMENT_MAX_BYTES or 0)
     file = ReportFile(name=name, size=size if isinstance(size, int) else None)
-    file.mimetype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    guessed, encoding = mimetypes.guess_type(name)
+    # A compressed report is attached as the .gz file it is, not as its content.
+    file.mimetype = (
+        "application/gzip" if encoding == "gzip" else guessed or "application/octet-stream"
+    )
     if not report.result_file:
         file.error = "the report has no stored file"
         return file
