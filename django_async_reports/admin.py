@@ -24,7 +24,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
-from django.http import FileResponse, Http404, HttpRequest, HttpResponseNotAllowed
+from django.http import Http404, HttpRequest, HttpResponseGone, HttpResponseNotAllowed
 from django.http.response import HttpResponseBase
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
@@ -33,12 +33,11 @@ from django.utils.translation import ngettext
 from rest_framework.exceptions import ValidationError as ParametersInvalid
 
 from . import schedules, services
+from .downloads import download_response
 from .exceptions import InvalidReportState, NotRegistered, ReportDispatchError
 from .models import Report, ReportSchedule, ScheduleExecution, WebhookDelivery
 from .registry import registry
 from .schedule_serializers import WRITABLE_FIELDS, ReportScheduleSerializer
-from .storage import download_filename, report_storage
-from .writers import get_writer_class
 
 
 class ReportTypeListFilter(admin.SimpleListFilter):
@@ -288,23 +287,9 @@ class ReportAdmin(admin.ModelAdmin):
             raise PermissionDenied
         if report.status != Report.Status.COMPLETED or not report.result_file:
             raise Http404(_("Only completed reports can be downloaded."))
-        try:
-            fh = report_storage.open(report.result_file.name, "rb")
-        except FileNotFoundError:
-            raise Http404(_("The report file is no longer available.")) from None
-        extension = report.result_file.name.rsplit(".", 1)[-1]
-        try:
-            content_type = get_writer_class(
-                (report.result_data or {}).get("format", extension)
-            ).content_type
-        except LookupError:
-            content_type = "application/octet-stream"
-        return FileResponse(
-            fh,
-            as_attachment=True,
-            filename=download_filename(report),
-            content_type=content_type,
-        )
+        if report.is_expired:
+            return HttpResponseGone(_("This report has expired; its file is being deleted."))
+        return download_response(report, request)
 
     # -- actions -------------------------------------------------------------
     def _apply(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -35,9 +36,18 @@ def _reset(*, setting: str, **kwargs: Any) -> None:
 
 setting_changed.connect(_reset)
 
+# "csv", "xlsx", "csv.gz": dot-separated ASCII letters and digits, nothing else.
+_EXTENSION = re.compile(r"[A-Za-z0-9]+(?:\.[A-Za-z0-9]+)*\Z")
+
 
 def safe_filename(title: str, extension: str) -> str:
-    """A download name made of the title's slug only: nothing a user types reaches a path."""
+    """A download name made of the title's slug only: nothing a user types reaches a path.
+
+    ``extension`` comes from a writer class (``"csv"``, ``"csv.gz"``...); anything
+    else than dot-separated letters and digits is refused with ``ValueError``.
+    """
+    if not _EXTENSION.match(extension):
+        raise ValueError(f"Invalid report file extension: {extension!r}.")
     slug = slugify(title)[:60].strip("-_") or "report"
     return f"{slug}.{extension}"
 
@@ -48,7 +58,33 @@ def download_filename(report: Any) -> str:
     return name.rsplit("/", 1)[-1] or safe_filename(report.title, "csv")
 
 
+def _prefix_parts() -> list[str]:
+    """``STORAGE_PREFIX`` split on "/", without empty, "." or ".." segments."""
+    prefix = str(report_settings.STORAGE_PREFIX)
+    return [part for part in prefix.split("/") if part not in ("", ".", "..")]
+
+
 def report_file_name(user_id: Any, report_id: uuid.UUID, title: str, extension: str) -> str:
-    """Server-generated key ``<prefix>/<user id>/<report id>/<slug>.<ext>``."""
-    prefix = report_settings.STORAGE_PREFIX.strip("/")
-    return f"{prefix}/{slugify(str(user_id))}/{report_id}/{safe_filename(title, extension)}"
+    """Server-generated key ``<prefix>/<user id>/<report id>/<slug>.<ext>``.
+
+    Every segment is made here: the prefix without empty or dot segments, the
+    slug of the user id, the report's UUID (re-parsed, so only a UUID passes)
+    and :func:`safe_filename`. A key never starts with "/" nor climbs with "..".
+    """
+    user_part = slugify(str(user_id)) or "user"
+    report_part = str(uuid.UUID(str(report_id)))
+    return "/".join([*_prefix_parts(), user_part, report_part, safe_filename(title, extension)])
+
+
+def storage_is_remote(storage: Storage | None = None) -> bool:
+    """True when the storage has no local path: ``storage.path()`` raises NotImplementedError.
+
+    File-system storages answer False; S3, GCS, Azure and other object stores
+    answer True. ``storage`` defaults to the report storage.
+    """
+    target = get_report_storage() if storage is None else storage
+    try:
+        target.path("/".join(_prefix_parts()) or "reports")
+    except NotImplementedError:
+        return True
+    return False

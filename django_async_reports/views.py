@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.urls import reverse
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import mixins, status, viewsets
@@ -17,12 +17,12 @@ from rest_framework.response import Response
 
 from . import progress, services
 from .conf import report_settings
+from .downloads import download_response
 from .exceptions import InvalidReportState, ReportDispatchError
 from .filters import ReportFilter
 from .models import Report
 from .registry import registry
 from .serializers import ReportCreateSerializer, ReportSerializer
-from .storage import download_filename, report_storage
 
 
 class ReportPagination(PageNumberPagination):
@@ -174,17 +174,7 @@ class ReportViewSet(
                 },
                 status=status.HTTP_410_GONE,
             )
-        try:
-            fh = report_storage.open(report.result_file.name, "rb")
-        except FileNotFoundError:
-            raise Http404("The report file is no longer available.") from None
-        response = FileResponse(
-            fh,
-            as_attachment=True,
-            filename=download_filename(report),
-            content_type=_content_type(report),
-        )
-        return response
+        return download_response(report, request)
 
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
@@ -228,13 +218,3 @@ def _queue_unavailable(exc: ReportDispatchError) -> Response:
         status=status.HTTP_503_SERVICE_UNAVAILABLE,
         headers={"Retry-After": "30"},
     )
-
-
-def _content_type(report: Report) -> str:
-    from .writers import get_writer_class
-
-    fmt = (report.result_data or {}).get("format", "csv")
-    try:
-        return get_writer_class(fmt).content_type
-    except LookupError:
-        return "application/octet-stream"

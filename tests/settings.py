@@ -80,6 +80,9 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# The S3 tests' worker subprocesses get their bucket's alias (JSON) here.
+if os.environ.get("ASYNC_REPORTS_TEST_S3_STORAGE"):
+    STORAGES["s3"] = json.loads(os.environ["ASYNC_REPORTS_TEST_S3_STORAGE"])
 
 EMAIL_BACKEND = os.environ.get(
     "ASYNC_REPORTS_TEST_EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend"
