@@ -127,6 +127,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 f"Define it in STORAGES (aliases: {', '.join(sorted(storages)) or 'none'}).",
             )
         )
+    else:
+        errors.extend(_check_s3_object_parameters(value("STORAGE"), storages[value("STORAGE")]))
     caches = getattr(settings, "CACHES", {}) or {}
     cache_alias = value("CACHE")
     if cache_alias not in caches:
@@ -173,6 +175,32 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             )
         )
     return errors
+
+
+def _check_s3_object_parameters(alias: str, config: Any) -> list[CheckMessage]:
+    """W003: django-storages' S3 backend would store ``.gz`` files with Content-Encoding: gzip.
+
+    It guesses ``Content-Encoding`` from the key unless ``object_parameters``
+    names a ``ContentType``; clients then unpack a compressed report on
+    download and save plain CSV under a ``.csv.gz`` name.
+    """
+    if not isinstance(config, dict) or "s3" not in str(config.get("BACKEND", "")).lower():
+        return []
+    options = config.get("OPTIONS") or {}
+    parameters = options.get("object_parameters") or {}
+    if "ContentType" in parameters or "ContentEncoding" in parameters:
+        return []
+    return [
+        Warning(
+            f"STORAGES[{alias!r}] is an S3 storage without object_parameters['ContentType']: "
+            "compressed reports would be stored with Content-Encoding: gzip and arrive "
+            "uncompressed under a .gz name.",
+            hint='Add "object_parameters": {"ContentType": "application/octet-stream"} to its '
+            "OPTIONS (downloads set the real content type on the presigned URL).",
+            obj=SETTINGS_NAME,
+            id="django_async_reports.W003",
+        )
+    ]
 
 
 def _check_formats_and_storage(value: Any) -> list[CheckMessage]:

@@ -221,3 +221,19 @@ def test_default_format_whose_library_is_missing_is_an_error(monkeypatch):
     messages = check_settings()
     assert ids(messages) == ["django_async_reports.E015"]
     assert "django-async-reporting[csvextra]" in messages[0].hint
+
+
+def test_s3_storage_without_a_content_type_warns_about_gzip_encoding(settings):
+    from tests.s3_server import s3_storage_settings
+
+    alias = s3_storage_settings("http://127.0.0.1:9", "bucket")
+    settings.STORAGES = {**settings.STORAGES, "s3": alias}
+    settings.ASYNC_REPORTS = {"STORAGE": "s3"}
+    assert check_settings() == []  # our recommended options set a ContentType
+
+    del alias["OPTIONS"]["object_parameters"]
+    settings.STORAGES = {**settings.STORAGES, "s3": alias}
+    messages = check_settings()
+    assert ids(messages) == ["django_async_reports.W003"]
+    assert isinstance(messages[0], Warning)
+    assert "Content-Encoding: gzip" in messages[0].msg

@@ -229,6 +229,11 @@ if REPORTS_S3_BUCKET:
             "querystring_auth": True,
             "file_overwrite": True,
             "signature_version": "s3v4",
+            # Path-style URLs work with any endpoint (MinIO, moto on 127.0.0.1).
+            "addressing_style": "path" if os.environ.get("AWS_S3_ENDPOINT_URL") else None,
+            # Without a ContentType django-storages marks .gz files Content-Encoding:
+            # gzip and clients would unpack compressed reports (check W003).
+            "object_parameters": {"ContentType": "application/octet-stream"},
         },
     }
 
