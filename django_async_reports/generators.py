@@ -86,10 +86,10 @@ class ReportGenerator:
             problems = chart.check(cls.get_columns())
             if problems:
                 raise InvalidGenerator(f"{name}: chart {chart.title!r}: {'; '.join(problems)}.")
-        for attr in ("retention", "reuse_window"):
-            value = getattr(cls, attr)
-            if value is not None and _seconds(value) < 0:
-                raise InvalidGenerator(f"{name}.{attr} must not be negative.")
+        if cls.retention is not None and _seconds(cls.retention) <= 0:
+            raise InvalidGenerator(f"{name}.retention must be at least one second.")
+        if cls.reuse_window is not None and _seconds(cls.reuse_window) < 0:
+            raise InvalidGenerator(f"{name}.reuse_window must not be negative.")
 
     @classmethod
     def get_label(cls) -> str:

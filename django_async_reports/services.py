@@ -335,6 +335,7 @@ def retry_report(report: Report) -> Report:
             retry_count=0,
             started_at=None,
             completed_at=None,
+            expires_at=None,  # set again when this run finishes
             notified_at=None,
             updated_at=timezone.now(),
         )
@@ -559,9 +560,16 @@ def post_process(report_id: Any) -> Report | None:
         updated_at=now,
     )
     if not updated:
-        _delete_file(stored.name)
-        if stored.name != original:
-            _delete_file(original)
+        # Cancelled or failed meanwhile: nothing stored is wanted. Or a duplicate
+        # run of this step (a redelivered message) completed it first: the file
+        # it completed with is the report's and stays.
+        kept = (
+            Report.objects.filter(pk=report.pk, status=Status.COMPLETED)
+            .values_list("result_file", flat=True)
+            .first()
+        )
+        for name in {stored.name, original} - {kept}:
+            _delete_file(name)
         return None
     if stored.name != original:
         _delete_file(original)

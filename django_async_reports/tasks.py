@@ -225,7 +225,12 @@ def cleanup_expired_reports() -> dict[str, int]:
     from .retention import cleanup_expired_reports as cleanup
 
     result = cleanup()
-    return {"reports": result.reports, "files": result.files, "batches": result.batches}
+    return {
+        "reports": result.reports,
+        "files": result.files,
+        "batches": result.batches,
+        "kept": result.kept,
+    }
 
 
 # -- delivery (webhooks) -------------------------------------------------------------

@@ -1,7 +1,7 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from django_async_reports import ReportGenerator, register, registry
+from django_async_reports import Chart, ReportGenerator, register, registry
 from django_async_reports.exceptions import AlreadyRegistered, InvalidGenerator, NotRegistered
 from django_async_reports.registry import ReportRegistry
 from tests.testapp.reports import NumbersReport, SalesReport
@@ -59,6 +59,19 @@ def test_register_decorator_uses_the_default_registry():
         ({"columns": ["x"]}, "report_type"),
         ({"report_type": "bad type!", "columns": ["x"]}, "letters"),
         ({"report_type": "ok"}, "columns"),
+        ({"report_type": "ok", "columns": ["x"], "formats": ["docx"]}, "known formats"),
+        ({"report_type": "ok", "columns": ["x"], "formats": []}, "known formats"),
+        ({"report_type": "ok", "columns": ["x"], "retention": 0}, "retention"),
+        ({"report_type": "ok", "columns": ["x"], "reuse_window": -1}, "reuse_window"),
+        ({"report_type": "ok", "columns": ["x"], "charts": ["bar"]}, "Chart instances"),
+        (
+            {
+                "report_type": "ok",
+                "columns": ["x"],
+                "charts": [Chart.bar("Sales", category="day", values=["x"])],
+            },
+            "'day' is not one of the columns",
+        ),
     ],
 )
 def test_incomplete_generators_are_refused(attrs, message):

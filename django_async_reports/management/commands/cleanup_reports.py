@@ -44,3 +44,10 @@ class Command(BaseCommand):
                 f"in {result.batches} batch(es)."
             )
         )
+        if result.kept:
+            self.stderr.write(
+                self.style.WARNING(
+                    f"Kept {result.kept} expired report(s) whose file could not be deleted "
+                    "(see the log); the next run tries again."
+                )
+            )
