@@ -189,5 +189,5 @@ class CsvOnlyReport(NumbersReport):
     """A type that restricts its formats."""
 
     report_type = "csv_only"
-    label = "CSV only"
-    formats = ["csv"]
+    label = "CSV or JSON only"
+    formats = ["csv", "json"]
