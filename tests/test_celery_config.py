@@ -146,7 +146,9 @@ def test_cleanup_is_a_low_priority_beat_entry_every_cleanup_interval(settings):
     settings.ASYNC_REPORTS = {**settings.ASYNC_REPORTS, "CLEANUP_INTERVAL": 120}
     app = make_app()
     configure_celery(app)
-    assert app.conf.beat_schedule["django_async_reports.cleanup_expired_reports"]["schedule"] == 120.0
+    assert (
+        app.conf.beat_schedule["django_async_reports.cleanup_expired_reports"]["schedule"] == 120.0
+    )
 
     settings.ASYNC_REPORTS = {**settings.ASYNC_REPORTS, "CLEANUP_INTERVAL": None}
     app = make_app()
