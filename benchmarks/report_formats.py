@@ -138,7 +138,9 @@ def main() -> None:
     print(f"{'run':8} {'rows/s':>9} {'xCOPY':>6} {'post s':>7} {'file MiB':>9} {'RSS MiB':>8} | "
           f"{'anchor':42} {'rows/s':>8} {'xCOPY':>6} {'RSS':>4}")  # fmt: skip
     for name, r in results.items():
-        rate = r["rows"] / r["seconds"]
+        rate = args.rows / r["seconds"]  # COPY does not count its rows
+        if name != "copy":
+            assert r["rows"] == args.rows, (name, r["rows"])
         label, a_rate, a_ratio, a_rss = ANCHORS.get(name, ("", 0, 0, 0))
         if name == "copy":
             label, a_rate, a_ratio, a_rss = "COPY ... TO STDOUT via psycopg 3", 644_000, 1.0, 38

@@ -269,15 +269,17 @@ def test_file_system_broker_skips_partial_and_drops_undecodable_files(tmp_path):
     broker = load_broker_module()
     with broker_channel(broker.Transport, tmp_path) as conn:
         channel = conn.default_channel
-        (tmp_path / "1_a.q.msg.part").write_bytes(b'{"being": "wri')  # another put, unfinished
-        (tmp_path / "2_b.q.msg").write_bytes(b"")  # kombu's own put, not yet written
+        # Named to sort before kombu's own "<monotonic ms>_<uuid>.q.msg" whatever the
+        # machine's uptime ("0" sorts before any number kombu writes).
+        (tmp_path / "0_a.q.msg.part").write_bytes(b'{"being": "wri')  # another put, unfinished
+        (tmp_path / "0_b.q.msg").write_bytes(b"")  # kombu's own put, not yet written
         channel._put("q", {"n": 1})
         with pytest.raises(Empty):
             channel._get("q")  # the empty file: dropped, the worker goes on
         assert channel._get("q") == {"n": 1}
         with pytest.raises(Empty):
             channel._get("q")
-        assert [p.name for p in tmp_path.iterdir()] == ["1_a.q.msg.part"]
+        assert [p.name for p in tmp_path.iterdir()] == ["0_a.q.msg.part"]
 
 
 # -- the running project -------------------------------------------------------------
