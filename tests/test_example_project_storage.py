@@ -309,17 +309,17 @@ def read_rows(fmt: str, data: bytes, report: dict[str, Any]) -> list[list[Any]]:
 
 
 def pdf_table_rows(tokens: list[str]) -> list[list[str]]:
-    """The rows under each "group orders units revenue ... customers" header of a PDF's text.
+    """The rows under each "Group Orders Units Revenue ... Customers" header of a PDF's text.
 
-    pypdf gives a table's cells one per line, and a header cell too wide for its
-    column may be broken ("average_order_val", "ue"); chart axes above the table
-    have months too, so only what follows a header counts.
+    pypdf gives a table's cells one per line; the header shows the columns as
+    words ("average_order_value" as "Average order value"); chart axes above the
+    table have months too, so only what follows a header counts.
     """
     rows = []
     for start in range(len(tokens) - 4):
-        if tokens[start : start + 4] != COLUMNS[:4]:
+        if tokens[start : start + 4] != ["Group", "Orders", "Units", "Revenue"]:
             continue
-        i = tokens.index("customers", start) + 1
+        i = tokens.index("Customers", start) + 1
         while (
             i + 6 <= len(tokens)
             and re.fullmatch(r"\d{4}-\d{2}", tokens[i])

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from ..charts import Chart
 from .base import ReportWriter
-from .cells import cell_text, layout_summary, usable_charts
+from .cells import cell_text, humanize, layout_summary, usable_charts
 
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7")
 MAX_PIE_SLICES = 12
@@ -265,7 +265,9 @@ class _Document:
         per_line = max(int(width / (8 * 0.5)), 4)
         limit = min(writer.max_cell_chars, per_line * 6)
         rows = [[_clip(text, limit) for text in row[: len(columns)]] for row in writer.preview]
-        story.append(self.table(columns, rows, [width] * len(columns)))
+        # "average order value" wraps between words where "average_order_value" would break.
+        header = [humanize(column) for column in columns]
+        story.append(self.table(header, rows, [width] * len(columns)))
         if shown < total:
             note = f"Showing the first {shown:,} of {total:,} rows."
         else:
