@@ -87,11 +87,13 @@ class ReportAdmin(admin.ModelAdmin):
         "user",
         "status_badge",
         "priority",
+        "format",
         "progress_bar",
         "created_at",
         "completed_at",
+        "expires_at",
     )
-    list_filter = ("status", "priority", ReportTypeListFilter, "created_at")
+    list_filter = ("status", "priority", "format", ReportTypeListFilter, "created_at")
     list_select_related = ("user",)
     search_fields = ("title", "user__username", "user__email", "id", "celery_task_id")
     search_help_text = _("Title, requester's username or e-mail, report id or Celery task id.")
