@@ -220,6 +220,12 @@ def main() -> int:
           f"timestamps {detail}")
     log(f"download/: {len(content)} bytes equal to the expected CSV; {disp}; "
         f"result_data row_count=3, file_size and sha256 checksum match")
+    # The same question again is answered by the same report (200 "reused"), unless forced.
+    again = expect(alice.post("", json={"report_type": "sales", "title": "Same again",
+                                        "parameters": SALES_PARAMETERS}), 200, "identical request")
+    check(again["id"] == sales["id"] and again["outcome"] == "reused",
+          f"identical request not reused: {again.get('id')} {again.get('outcome')}")
+    log("identical request -> 200 outcome=reused, same id")
 
     # 5. Other users see none of it (404), whatever the route.
     sid = sales["id"]
@@ -267,7 +273,7 @@ def main() -> int:
         f"{time.monotonic() - t_cancel:.2f}s")
     # The freed worker picks the next report up: with one worker process, it
     # could not start before the cancelled one (another ~35 s of rows) stopped.
-    after = create(alice, {"report_type": "sales", "title": "After cancel",
+    after = create(alice, {"report_type": "sales", "title": "After cancel", "force": True,
                            "parameters": SALES_PARAMETERS}, "create after cancel")
     data = wait_for(alice, after["id"], finished, timeout=10)
     freed = time.monotonic() - t_cancel
@@ -305,7 +311,7 @@ def main() -> int:
     # 9. Urgent reports go through reports_high_priority, which the worker consumes too.
     t = time.monotonic()
     urgent = create(alice, {"report_type": "sales", "title": "Urgent", "priority": "urgent",
-                            "parameters": SALES_PARAMETERS}, "create urgent")
+                            "force": True, "parameters": SALES_PARAMETERS}, "create urgent")
     data = wait_for(alice, urgent["id"], finished, timeout=timeout)
     timings["urgent report -> completed"] = time.monotonic() - t
     check(data["status"] == "completed", f"urgent: {data}")
