@@ -174,7 +174,31 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 "None derives the secrets of ad-hoc reports' webhooks from SECRET_KEY.",
             )
         )
+    errors.extend(_check_email_link_expires(value("EMAIL_LINK_EXPIRES")))
     return errors
+
+
+# SigV4 refuses presigned URLs valid longer than 7 days.
+MAX_PRESIGNED_SECONDS = 7 * 24 * 3600
+
+
+def _check_email_link_expires(expires: Any) -> list[CheckMessage]:
+    """E017: EMAIL_LINK_EXPIRES is None or a whole number of seconds SigV4 can sign."""
+    if expires is None or (
+        isinstance(expires, int)
+        and not isinstance(expires, bool)
+        and 1 <= expires <= MAX_PRESIGNED_SECONDS
+    ):
+        return []
+    return [
+        _error(
+            f"{SETTINGS_NAME}['EMAIL_LINK_EXPIRES'] must be None or an integer number of "
+            f"seconds from 1 to {MAX_PRESIGNED_SECONDS} (7 days), not {expires!r}.",
+            "E017",
+            "S3 (SigV4) refuses presigned URLs valid longer than 7 days; None puts no "
+            "presigned URL in e-mails.",
+        )
+    ]
 
 
 def _check_s3_object_parameters(alias: str, config: Any) -> list[CheckMessage]:

@@ -93,6 +93,10 @@ DEFAULTS: dict[str, Any] = {
     "MAX_EMAIL_RECIPIENTS": 20,
     # Files up to this size are attached to e-mails; larger ones are linked.
     "EMAIL_ATTACHMENT_MAX_BYTES": 10 * 1024 * 1024,
+    # Seconds (1 to 604800, SigV4's limit) a presigned URL of a file too large to
+    # attach stays valid; the e-mail carries it for recipients who cannot sign in.
+    # S3 storages with signed URLs only. None: the download endpoint link only.
+    "EMAIL_LINK_EXPIRES": None,
     # -- webhooks ----------------------------------------------------------
     "WEBHOOK_TIMEOUT": 5.0,
     "WEBHOOK_MAX_ATTEMPTS": 5,

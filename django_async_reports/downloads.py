@@ -91,6 +91,22 @@ def download_url(report: Report, *, expires: int | None = None) -> str:
     return str(storage.url(name, **kwargs))
 
 
+def signed_url(report: Report, expires: int) -> str | None:
+    """A presigned URL of the report's file valid ``expires`` seconds, or None where none exists.
+
+    Only where the report storage is django-storages' S3 storage handing out
+    signed URLs (``querystring_auth``, and a CloudFront signer with a custom
+    domain), the test :func:`should_redirect` makes without regard to
+    ``DOWNLOAD_REDIRECT``. Local storages, unsigned S3 URLs and other storages
+    (whose ``url()`` may ignore the lifetime) give None, as does a report
+    without a file. The URL is a bearer credential: never log it.
+    """
+    storage = get_report_storage()
+    if not report.result_file.name or not _is_s3(storage) or not _s3_urls_are_signed(storage):
+        return None
+    return download_url(report, expires=expires)
+
+
 def download_response(report: Report, request: HttpRequest | Request) -> HttpResponseBase:
     """The response to a download of ``report``: a 302 to a fresh URL, or the file streamed.
 

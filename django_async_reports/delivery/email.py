@@ -8,7 +8,10 @@ and, when a project adds one, ``<name>_body.html`` as an HTML alternative.
 A completed report's file is attached when it is at most
 ``EMAIL_ATTACHMENT_MAX_BYTES``; otherwise, or when it cannot be read, the
 mail links to the authenticated download endpoint and says why nothing is
-attached. A mail never lacks its report without saying so.
+attached. A mail never lacks its report without saying so. With
+``EMAIL_LINK_EXPIRES`` set and an S3 storage that signs its URLs, the mail of a
+file too large to attach also carries a presigned URL of the file, for
+recipients who cannot sign in as the owner: a bearer credential, never logged.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import smtplib
 import zoneinfo
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -32,6 +36,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from ..conf import report_settings
+from ..downloads import signed_url
 from ..models import Report, ScheduleExecution
 from ..storage import download_filename, report_storage
 
@@ -134,6 +139,39 @@ def report_file(report: Report) -> ReportFile:
     return file
 
 
+def file_link(report: Report, file: ReportFile) -> tuple[str | None, datetime | None]:
+    """A presigned URL of a file too large to attach, and the time it stops working.
+
+    ``(None, None)`` unless ``EMAIL_LINK_EXPIRES`` is set, the file is too large
+    (an unreadable or tampered file gets no link) and the storage signs its URLs
+    (see :func:`~django_async_reports.downloads.signed_url`). The lifetime is cut
+    to the report's ``expires_at``, so the link never outlives the report's
+    retention; an expired report gets none. The URL is a bearer credential:
+    nothing here logs it.
+    """
+    setting = report_settings.EMAIL_LINK_EXPIRES
+    if setting is None or not file.too_large:
+        return None, None
+    now = timezone.now()  # before signing: the URL is valid at least until now + lifetime
+    try:
+        lifetime = int(setting)  # a value E017 refuses must not cost the mail its report
+        if report.expires_at is not None:
+            lifetime = min(lifetime, int((report.expires_at - now).total_seconds()))
+        if lifetime <= 0:
+            return None, None
+        url = signed_url(report, lifetime)
+    except Exception:
+        logger.warning(
+            "Could not presign the file of report %s; its e-mail links the endpoint only.",
+            report.pk,
+            exc_info=True,
+        )
+        return None, None
+    if url is None:
+        return None, None
+    return url, now + timedelta(seconds=lifetime)
+
+
 # -- rendering and sending -----------------------------------------------------------
 def render_text(template_name: str, context: dict[str, Any]) -> str:
     """Render a plain-text template without HTML escaping (a title "Q&A" stays "Q&A").
@@ -209,12 +247,22 @@ def _context(report: Report, **extra: Any) -> dict[str, Any]:
         "report": report,
         "event": "completed" if report.status == Report.Status.COMPLETED else "failed",
         "download_url": download_url(report),
+        "file_url": None,
+        "file_url_expires_at": None,
         "row_count": result_data.get("row_count"),
         "file_size": result_data.get("file_size"),
         "error": report.error_message,
         "base_url": report_settings.BASE_URL,
         **extra,
     }
+
+
+def _completed_context(report: Report, file: ReportFile, **extra: Any) -> dict[str, Any]:
+    """The context of a completed report's mail: the file, and its presigned URL if any."""
+    file_url, file_url_expires_at = file_link(report, file)
+    return _context(
+        report, file=file, file_url=file_url, file_url_expires_at=file_url_expires_at, **extra
+    )
 
 
 # -- ad-hoc reports ------------------------------------------------------------------
@@ -230,7 +278,7 @@ def send_report_email(report: Report) -> int:
         return 0
     if report.status == Report.Status.COMPLETED:
         file = report_file(report)
-        return send("report_completed", _context(report, file=file), [recipient], file=file)
+        return send("report_completed", _completed_context(report, file), [recipient], file=file)
     if report.status == Report.Status.FAILED:
         return send("report_failed", _context(report), [recipient])
     return 0
@@ -311,8 +359,8 @@ def deliver_schedule_email(report: Report, execution: ScheduleExecution) -> str 
 
         def completed_context() -> tuple[dict[str, Any], ReportFile | None]:
             file = report_file(report)
-            context = _context(
-                report, schedule=schedule, execution=execution, owner=schedule.owner, file=file
+            context = _completed_context(
+                report, file, schedule=schedule, execution=execution, owner=schedule.owner
             )
             return context, file
 
@@ -353,6 +401,8 @@ def deliver_execution_failure_email(execution: ScheduleExecution) -> str | None:
             "report": None,
             "event": "failed",
             "download_url": None,
+            "file_url": None,
+            "file_url_expires_at": None,
             "row_count": None,
             "file_size": None,
             "error": execution.error,
