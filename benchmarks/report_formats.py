@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -27,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from csv_report import COLUMNS, DB_NAME, ROOT, SELECT, prepare, run_copy
+from csv_report import ROOT, prepare, run_copy, service_report
 
 # name -> (format, compress)
 RUNS = {
@@ -45,60 +44,6 @@ ANCHORS = {
 }
 
 
-def run_service(fmt: str, compress: bool, out: Path) -> dict:
-    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
-    os.environ["ASYNC_REPORTS_TEST_DB_NAME"] = DB_NAME
-    os.environ["ASYNC_REPORTS_TEST_MEDIA_ROOT"] = str(out / "media")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.contrib.auth import get_user_model
-    from django.core.management import call_command
-    from django.db import connection, transaction
-
-    from django_async_reports import ReportGenerator, register, services
-    from django_async_reports.models import Report
-
-    call_command("migrate", verbosity=0)
-
-    @register
-    class BenchOrders(ReportGenerator):
-        report_type = "bench_orders"
-        columns = COLUMNS
-        chunk_size = 2000
-
-        def count(self, params):
-            with connection.cursor() as cur:
-                cur.execute("SELECT count(*) FROM bench_orders")
-                return cur.fetchone()[0]
-
-        def rows(self, params):
-            # A transaction keeps PostgreSQL from materialising a WITH HOLD cursor.
-            with transaction.atomic(), connection.chunked_cursor() as cur:
-                cur.execute(SELECT)
-                while batch := cur.fetchmany(2000):
-                    yield from batch
-
-    user, _ = get_user_model().objects.get_or_create(username="bench")
-    report = Report.objects.create(
-        user=user, report_type="bench_orders", title="bench", format=fmt, compress=compress
-    )
-    started = time.perf_counter()  # Django start-up and migrate are not the report's time
-    claimed = services.claim_report(report.pk)
-    services.generate(claimed)
-    generated = time.perf_counter()
-    services.post_process(report.pk)
-    report.refresh_from_db()
-    assert report.status == "completed", (report.status, report.error_message)
-    return {
-        "seconds": time.perf_counter() - started,
-        "post_process_seconds": time.perf_counter() - generated,
-        "rows": report.result_data["row_count"],
-        "file_mib": report.result_data["file_size"] / 2**20,
-    }
-
-
 def child(name: str, out: str) -> None:
     path = Path(out)
     path.mkdir(parents=True, exist_ok=True)
@@ -109,7 +54,7 @@ def child(name: str, out: str) -> None:
                   "post_process_seconds": 0.0,
                   "file_mib": (path / "copy.csv").stat().st_size / 2**20}  # fmt: skip
     else:
-        result = run_service(*RUNS[name], path)
+        result = service_report(path, *RUNS[name])
     result["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
 
