@@ -392,7 +392,7 @@ class TestPDF:
             "north",
             "paid, shipped",
             "Total revenue",
-            "1334.49",
+            "1,334.49",  # amounts kept as strings read as numbers
             "Orders by status",
             "Revenue per region",
             "Orders per status",
@@ -518,3 +518,18 @@ def test_generate_writes_each_format_with_context_summary_and_charts(user, fmt):
     else:
         _, text = pdf_text(data)
         assert report.title in text and "Orders per status" in text and "Zoë" in text
+
+
+def test_pdf_figures_format_amounts_but_not_ids_years_or_dates():
+    from django_async_reports.writers.pdf import _figure
+
+    assert _figure("336544.68") == "336,544.68"
+    assert _figure("-1234.5") == "-1,234.5"
+    assert _figure(Decimal("9876543.21")) == "9,876,543.21"
+    assert _figure(12345) == "12,345"
+    # Strings that are not amounts are shown as they are.
+    assert _figure("2024") == "2024"
+    assert _figure("00123") == "00123"
+    assert _figure("2024-01-01") == "2024-01-01"
+    assert _figure("1.2.3") == "1.2.3"
+    assert _figure(True) == "True"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -27,6 +28,8 @@ from .cells import cell_text, humanize, layout_summary, usable_charts
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7")
 MAX_PIE_SLICES = 12
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# An amount written as a string: digits, a point, digits (not ids, years or dates).
+_AMOUNT = re.compile(r"-?\d+\.\d+")
 
 
 class PDFWriter(ReportWriter):
@@ -291,8 +294,16 @@ class _Document:
 
 
 def _figure(value: Any) -> str:
+    """A summary value as read in the PDF: thousands separators on counts and amounts.
+
+    Amounts kept as strings to stay exact ("336544.68", as JSON has no
+    decimal type) read like the numbers they are; other strings are untouched.
+    """
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
+    if isinstance(value, Decimal) or (isinstance(value, str) and _AMOUNT.fullmatch(value)):
+        amount = Decimal(value)
+        return f"{amount:,}"
     return cell_text(value)
 
 

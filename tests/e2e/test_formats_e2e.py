@@ -62,7 +62,7 @@ def check_file(fmt: str, data: bytes) -> None:
         from pypdf import PdfReader
 
         text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
-        for expected in ("Charted sales", "north", "1334.49", "Revenue per region"):
+        for expected in ("Charted sales", "north", "1,334.49", "Revenue per region"):
             assert expected in text, (expected, text[:2000])
         return
     rows = read_rows(fmt, data)
