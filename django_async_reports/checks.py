@@ -212,7 +212,9 @@ def _check_s3_object_parameters(alias: str, config: Any) -> list[CheckMessage]:
         return []
     options = config.get("OPTIONS") or {}
     parameters = options.get("object_parameters") or {}
-    if "ContentType" in parameters or "ContentEncoding" in parameters:
+    # Only a ContentType stops the guess: django-storages still sets
+    # ContentEncoding itself whenever ContentType is missing.
+    if "ContentType" in parameters:
         return []
     return [
         Warning(

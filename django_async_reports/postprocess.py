@@ -54,8 +54,7 @@ def compress(storage: Storage, name: str) -> StoredFile:
     """Store a gzip copy of ``name`` as ``name + ".gz"`` and measure it.
 
     The original is left in place: the caller deletes it once the report row
-    points at the copy, so a crash in between loses nothing. A copy left by an
-    earlier attempt is replaced rather than stored beside it.
+    points at the copy, so a crash in between loses nothing.
     """
     target = name + GZIP_EXTENSION
     inner_name = name.rsplit("/", 1)[-1]
@@ -75,7 +74,19 @@ def compress(storage: Storage, name: str) -> StoredFile:
             digest.update(block)
         size = tmp.tell()
         tmp.seek(0)
-        if storage.exists(target):
-            storage.delete(target)
-        stored = storage.save(target, File(tmp, name=target))
-    return StoredFile(stored, size, f"sha256:{digest.hexdigest()}", raw_size)
+        checksum = f"sha256:{digest.hexdigest()}"
+        # A copy already there is never deleted: it may be the file a duplicate
+        # run of this step (a redelivered message) just completed the report
+        # with. gzip here is deterministic, so the copy of an attempt that died
+        # before its update has these very bytes and is kept as it is; anything
+        # else (a partial upload) stays beside ours for the caller to sweep.
+        if storage.exists(target) and _same_file(storage, target, size, checksum):
+            stored = target
+        else:
+            stored = storage.save(target, File(tmp, name=target))
+    return StoredFile(stored, size, checksum, raw_size)
+
+
+def _same_file(storage: Storage, name: str, size: int, checksum: str) -> bool:
+    measured = measure(storage, name)
+    return (measured.size, measured.checksum) == (size, checksum)

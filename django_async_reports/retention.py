@@ -13,9 +13,7 @@ delete keeps its row for the next run. So no file is ever orphaned.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,7 +25,7 @@ from django.utils import timezone
 from . import progress
 from .conf import report_settings
 from .models import Report
-from .storage import report_storage
+from .storage import delete_report_files, report_storage
 
 logger = logging.getLogger(__name__)
 
@@ -70,18 +68,18 @@ def cleanup_expired_reports(
                 .exclude(pk__in=kept)
                 .select_for_update(skip_locked=True)
                 .order_by("expires_at")
-                .values_list("pk", "result_file")[:size]
+                .values_list("pk", "user_id", "result_file")[:size]
             )
             if not batch:
                 break
             deleted = []
             files = 0
-            for pk, name in batch:
-                if name:
-                    if not _delete_file(name):
-                        kept.add(pk)
-                        continue
-                    files += 1
+            for pk, user_id, name in batch:
+                removed = _delete_files(pk, user_id, name)
+                if removed is None:
+                    kept.add(pk)
+                    continue
+                files += removed
                 deleted.append(pk)
             Report.objects.filter(pk__in=deleted).delete()
         for pk in deleted:
@@ -94,31 +92,20 @@ def cleanup_expired_reports(
     return result
 
 
-def _delete_file(name: str) -> bool:
-    """Delete a report's file, anything else left in its own folder, and the folder.
+def _delete_files(report_id: Any, user_id: Any, name: str) -> int | None:
+    """Delete a report's file and its whole folder; None when the storage refused.
 
-    The folder ``<prefix>/<user>/<report id>/`` belongs to the report alone
-    (the key is server-made), so a leftover, such as the uncompressed original
-    of a post-processing step that crashed before removing it, goes too.
+    The folder goes too, whatever ``result_file`` says: a failed report has
+    none, yet a step killed mid-way may have left a file there. The file is
+    deleted by name first, in case ``STORAGE_PREFIX`` changed since it was written.
     """
+    removed = 0
     try:
-        report_storage.delete(name)
+        if name and report_storage.exists(name):
+            report_storage.delete(name)
+            removed += 1
+        removed += delete_report_files(user_id, report_id)
     except Exception:
-        logger.warning("Could not delete expired report file %s", name, exc_info=True)
-        return False
-    folder = name.rsplit("/", 1)[0] if "/" in name else ""
-    if folder:
-        try:
-            for leftover in report_storage.listdir(folder)[1]:
-                report_storage.delete(f"{folder}/{leftover}")
-        except (FileNotFoundError, NotImplementedError):
-            pass  # already gone, or a storage that cannot list
-        except Exception:
-            logger.warning("Could not list or clean the folder %s", folder, exc_info=True)
-    try:
-        path = os.path.dirname(report_storage.path(name))
-    except NotImplementedError:  # remote storage: folders are only key prefixes
-        return True
-    with contextlib.suppress(OSError):  # not empty, or already gone
-        os.rmdir(path)
-    return True
+        logger.warning("Could not delete the files of expired report %s", report_id, exc_info=True)
+        return None
+    return removed

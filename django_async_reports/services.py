@@ -35,7 +35,7 @@ from .exceptions import InvalidReportState, ReportCancelled, ReportDispatchError
 from .models import Report
 from .registry import registry
 from .routing import ensure_declared, route_for_priority
-from .storage import get_report_storage, report_file_name, report_storage
+from .storage import delete_report_files, get_report_storage, report_file_name, report_storage
 from .writers import ReportContext, get_writer_class, writer_classes
 
 logger = logging.getLogger(__name__)
@@ -63,11 +63,20 @@ def resolve_format(report_type: str, fmt: str | None) -> str:
 
     generator_class = registry.get(report_type)
     offered = generator_class.get_formats()
+    if not offered:
+        extras = sorted({writer_classes()[f].extra for f in generator_class.formats or ()})
+        raise ValidationError(
+            {
+                "format": [
+                    f"No format of {report_type} reports is installed here: "
+                    f'pip install "django-async-reporting[{",".join(extras)}]".'
+                ]
+            },
+            code="invalid_choice",
+        )
     if not fmt:
         default = report_settings.DEFAULT_FORMAT
-        if default in offered or not offered:
-            return str(default)
-        return offered[0]
+        return str(default) if default in offered else offered[0]
     if fmt in offered:
         return fmt
     writer_class = writer_classes().get(fmt)
@@ -230,21 +239,38 @@ def request_or_reuse_report(*, force: bool = False, **kwargs: Any) -> ReportRequ
 
 
 def find_reusable_report(user: Any, fingerprint: str, window_seconds: int) -> Report | None:
-    """The newest report of ``user`` with ``fingerprint`` still worth returning, if any."""
+    """The newest report of ``user`` with ``fingerprint`` still worth returning, if any.
+
+    A running one is joined only while it could still be running: one older
+    than every attempt's time limit and retry delay put together is stuck (its
+    message lost), and a new report is made instead. A completed one must stay
+    downloadable a while longer (a presigned URL's lifetime, at least a
+    minute), or the client would meet a 410 at once.
+    """
     now = timezone.now()
     candidates = Report.objects.filter(user=user, fingerprint=fingerprint).order_by("-created_at")
-    active = candidates.filter(status__in=Report.ACTIVE_STATUSES).first()
+    active = candidates.filter(
+        status__in=Report.ACTIVE_STATUSES, created_at__gte=now - _stale_after()
+    ).first()
     if active is not None:
         return active
+    margin = timedelta(seconds=max(int(report_settings.DOWNLOAD_URL_EXPIRES), 60))
     return (
         candidates.filter(
             status=Status.COMPLETED,
             completed_at__gte=now - timedelta(seconds=window_seconds),
         )
         .exclude(result_file="")
-        .exclude(expires_at__lte=now)
+        .exclude(expires_at__lte=now + margin)
         .first()
     )
+
+
+def _stale_after() -> timedelta:
+    """How old an active report can get before joining it would wait forever."""
+    attempts = int(report_settings.MAX_RETRIES) + 1
+    per_attempt = report_settings.time_limit + int(report_settings.RETRY_COUNTDOWN)
+    return timedelta(seconds=attempts * per_attempt + 600)
 
 
 def _lock_fingerprint(user: Any, fingerprint: str) -> None:
@@ -376,7 +402,7 @@ def cancel_report(report: Report) -> Report:
 
     record_report_outcome(report)
     progress.write_cache(report.pk, status=Status.CANCELLED, message="Cancelled")
-    _delete_file(report.result_file.name)
+    _discard_files(report)
     signals.report_cancelled.send(sender=Report, report=report)
     transaction.on_commit(lambda: _notify_cancelled(report))
     return report
@@ -405,11 +431,10 @@ def delete_report(report: Report) -> None:
             cancel_report(report)
         except InvalidReportState:
             report.refresh_from_db()
-    name = report.result_file.name
     report_id = report.pk
     with transaction.atomic():
         Report.objects.filter(pk=report_id).delete()
-        transaction.on_commit(lambda: _delete_file(name))
+        transaction.on_commit(lambda: _discard_files(report))
     progress.delete_cache(report_id)
 
 
@@ -517,7 +542,11 @@ def generate(report: Report, *, task_state: Callable[[int, str], None] | None = 
         updated_at=timezone.now(),
     )
     if not updated:
-        _delete_file(stored_name)
+        # Cancelled or failed meanwhile. On an object store a duplicate run
+        # writes the same key: never delete the file the row points at.
+        current = Report.objects.filter(pk=report.pk).values_list("result_file", flat=True).first()
+        if current != stored_name:
+            _delete_file(stored_name)
         raise ReportCancelled(report.pk)
     progress.write_cache(report.pk, progress=99, message="Finalising")
     report.refresh_from_db()
@@ -571,8 +600,14 @@ def post_process(report_id: Any) -> Report | None:
         for name in {stored.name, original} - {kept}:
             _delete_file(name)
         return None
+    # The report's file is the stored one: the uncompressed original, and
+    # anything an interrupted attempt left in the report's folder, go.
     if stored.name != original:
         _delete_file(original)
+    try:
+        delete_report_files(report.user_id, report.pk, keep=stored.name)
+    except Exception:
+        logger.warning("Could not sweep the folder of report %s", report.pk, exc_info=True)
     progress.write_cache(report.pk, status=Status.COMPLETED, progress=100, message="Completed")
     report.refresh_from_db()
     return report
@@ -608,7 +643,7 @@ def fail_report(report_id: Any, error: str) -> Report | None:
     )
     if not updated:
         return None
-    _delete_file(report.result_file.name)
+    _discard_files(report)
     Report.objects.filter(pk=report_id).update(result_file="")
     progress.write_cache(report_id, status=Status.FAILED, message="Failed")
     report.refresh_from_db()
@@ -691,6 +726,16 @@ def notify_report(report_id: Any) -> bool:
     if report is None:
         return False
     return notify(report)
+
+
+def _discard_files(report: Report) -> None:
+    """Delete a report's file and whatever else its own folder holds (a step killed
+    mid-way may have left an upload the row does not point at)."""
+    _delete_file(report.result_file.name)
+    try:
+        delete_report_files(report.user_id, report.pk)
+    except Exception:  # as for one file: it must not stop a cancel or a failure
+        logger.warning("Could not clean the folder of report %s", report.pk, exc_info=True)
 
 
 def _delete_file(name: str | None) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import uuid
 from typing import Any
@@ -74,6 +76,39 @@ def report_file_name(user_id: Any, report_id: uuid.UUID, title: str, extension: 
     user_part = slugify(str(user_id)) or "user"
     report_part = str(uuid.UUID(str(report_id)))
     return "/".join([*_prefix_parts(), user_part, report_part, safe_filename(title, extension)])
+
+
+def report_folder(user_id: Any, report_id: uuid.UUID) -> str:
+    """The folder (key prefix) that holds a report's files and nothing else's."""
+    user_part = slugify(str(user_id)) or "user"
+    return "/".join([*_prefix_parts(), user_part, str(uuid.UUID(str(report_id)))])
+
+
+def delete_report_files(user_id: Any, report_id: uuid.UUID, *, keep: str = "") -> int:
+    """Delete every file in a report's own folder but ``keep`` (and the emptied folder).
+
+    The folder is server-made and unique to the report, so whatever an
+    interrupted step left there (a partial upload, an uncompressed original)
+    goes with the report. Returns how many files were deleted; storage errors
+    propagate, so a caller can keep the report's row and try again later.
+    """
+    storage = get_report_storage()
+    folder = report_folder(user_id, report_id)
+    try:
+        files = [f for f in storage.listdir(folder)[1] if f"{folder}/{f}" != keep]
+    except FileNotFoundError:
+        return 0
+    for name in files:
+        storage.delete(f"{folder}/{name}")
+    if keep:
+        return len(files)
+    try:
+        path = storage.path(folder)
+    except NotImplementedError:  # an object store: folders are only key prefixes
+        return len(files)
+    with contextlib.suppress(OSError):  # not empty (a file written meanwhile), or gone
+        os.rmdir(path)
+    return len(files)
 
 
 def storage_is_remote(storage: Storage | None = None) -> bool:

@@ -20,8 +20,16 @@ from .exceptions import NotRegistered, ReportCancelled
 
 logger = logging.getLogger(__name__)
 
-# Errors no retry can fix: fail the report at once.
-PERMANENT_ERRORS = (ValidationError, NotRegistered, ValueError, TypeError, LookupError)
+# Errors no retry can fix: fail the report at once. ImportError: a format's
+# optional package missing on this worker (the web server may have it).
+PERMANENT_ERRORS = (
+    ValidationError,
+    NotRegistered,
+    ValueError,
+    TypeError,
+    LookupError,
+    ImportError,
+)
 
 
 class ReportTask(Task):

@@ -237,3 +237,14 @@ def test_s3_storage_without_a_content_type_warns_about_gzip_encoding(settings):
     assert ids(messages) == ["django_async_reports.W003"]
     assert isinstance(messages[0], Warning)
     assert "Content-Encoding: gzip" in messages[0].msg
+
+
+def test_content_encoding_alone_does_not_silence_w003(settings):
+    from tests.s3_server import s3_storage_settings
+
+    alias = s3_storage_settings("http://127.0.0.1:9", "bucket")
+    # django-storages still guesses (and sets) Content-Encoding without a ContentType.
+    alias["OPTIONS"]["object_parameters"] = {"ContentEncoding": "identity"}
+    settings.STORAGES = {**settings.STORAGES, "s3": alias}
+    settings.ASYNC_REPORTS = {"STORAGE": "s3"}
+    assert ids(check_settings()) == ["django_async_reports.W003"]

@@ -533,3 +533,19 @@ def test_pdf_figures_format_amounts_but_not_ids_years_or_dates():
     assert _figure("2024-01-01") == "2024-01-01"
     assert _figure("1.2.3") == "1.2.3"
     assert _figure(True) == "True"
+
+
+def test_pdf_lays_out_whatever_the_user_typed():
+    # A list of 1,500 ids (8 KB of JSON, under MAX_PARAMETERS_BYTES), cells of
+    # 400 newlines or 5,000 characters: each cell is cut, the document is built.
+    context = ReportContext(
+        title="T" * 2000, parameters={"ids": list(range(1500)), "text": "\n" * 400}
+    )
+    rows = [("\n" * 400, "x" * 5000)] * 60
+    summary = {"notes": "\n".join(["line"] * 500), "big": [{"k": "v" * 3000}] * 5}
+    data = write(PDFWriter, ["a", "b"], [rows], summary, context)
+    reader, text = pdf_text(data)
+    assert "Showing the first 50 of 60 rows." in text
+    assert "0, 1, 2, 3" in text
+    assert "1499" not in text  # the long parameter was cut
+    assert len(reader.pages) < 20

@@ -289,3 +289,45 @@ class TestDownload:
         assert response["Content-Type"] == "text/csv; charset=utf-8"
         assert response["Content-Disposition"].endswith('.csv"')
         assert parse_csv(body) == [HEADER, ["1", "1", "row"], ["2", "4", "row"]]
+
+
+class TestDuplicatesAndLeftovers:
+    """A redelivered step running beside (or after) another never removes the report's file."""
+
+    def test_compress_keeps_an_identical_copy_already_there(self, user):
+        report = generated(user, compress=True)
+        original = report.result_file.name
+        done = services.post_process(report.pk)
+        completed_bytes = stored_bytes(done.result_file.name)
+        # A duplicate run that read the original before the first one deleted it.
+        report_storage.save(original, ContentFile(gzip.decompress(completed_bytes)))
+
+        again = postprocess.compress(report_storage, original)
+
+        assert again.name == done.result_file.name  # kept, neither deleted nor renamed
+        assert stored_bytes(done.result_file.name) == completed_bytes
+        assert again.checksum == done.result_data["checksum"]
+
+    def test_a_partial_copy_is_left_alone_then_swept_once_completed(self, user):
+        report = generated(user, compress=True)
+        original = report.result_file.name
+        report_storage.save(original + ".gz", ContentFile(b"\x1f\x8b half an upload"))
+
+        done = services.post_process(report.pk)
+
+        assert done.status == Report.Status.COMPLETED
+        assert done.result_file.name != original + ".gz"
+        data = gzip.decompress(stored_bytes(done.result_file.name))
+        assert len(parse_csv(data)) == 26  # header + 25 rows
+        # Only the report's file is left in its folder.
+        assert folder_listing(original) == [done.result_file.name.rsplit("/", 1)[-1]]
+
+    def test_failing_a_report_sweeps_its_folder(self, user):
+        report = generated(user, compress=True)
+        original = report.result_file.name
+        # A post-processing attempt stored its copy, then the report failed.
+        report_storage.save(original + ".gz", ContentFile(b"a copy the row never pointed at"))
+
+        services.fail_report(report.pk, "Timeout")
+
+        assert not os.path.exists(os.path.join(settings.MEDIA_ROOT, os.path.dirname(original)))

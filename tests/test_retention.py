@@ -409,19 +409,19 @@ def test_two_cleanups_at_once_delete_each_report_exactly_once(monkeypatch):
     reports = [expired_report(owner, expired_for=timedelta(minutes=n + 1)) for n in range(40)]
     deleted_ids: list = []
     deleted_files: list = []
-    real_delete_file = retention._delete_file
+    real_delete_files = retention._delete_files
     real_delete_cache = progress.delete_cache
 
-    def slow_delete_file(name):
+    def slow_delete_files(report_id, user_id, name):
         deleted_files.append(name)
         time.sleep(0.005)  # long enough for the two runs to overlap
-        return real_delete_file(name)
+        return real_delete_files(report_id, user_id, name)
 
     def record_cache_delete(report_id):
         deleted_ids.append(report_id)
         real_delete_cache(report_id)
 
-    monkeypatch.setattr(retention, "_delete_file", slow_delete_file)
+    monkeypatch.setattr(retention, "_delete_files", slow_delete_files)
     monkeypatch.setattr(progress, "delete_cache", record_cache_delete)
     barrier = threading.Barrier(2)
     results: list[CleanupResult] = []

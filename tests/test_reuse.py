@@ -606,3 +606,42 @@ def test_fixture_writers_are_gone_afterwards():
     # The fixtures leave the writer registry as they found it.
     assert "testtsv" not in _WRITERS and "fancytest" not in _WRITERS
     assert _WRITERS["csv"] is CSVWriter
+
+
+class TestStaleness:
+    def test_a_report_about_to_expire_is_not_reused(self, auth_client, post, captured_dispatches):
+        first = post(auth_client, NUMBERS).json()
+        complete(first["id"])
+        # Expiring in 30 s: less than a download link's lifetime (300 s).
+        Report.objects.filter(pk=first["id"]).update(
+            expires_at=timezone.now() + timedelta(seconds=30)
+        )
+        response = post(auth_client, NUMBERS)
+        assert response.status_code == 201
+        assert response.json()["outcome"] == "created"
+        assert response.json()["id"] != first["id"]
+
+    def test_a_stuck_pending_report_is_not_joined(self, auth_client, post, captured_dispatches):
+        first = post(auth_client, NUMBERS).json()
+        # Pending for longer than every attempt could take: its message is lost.
+        Report.objects.filter(pk=first["id"]).update(created_at=timezone.now() - timedelta(days=1))
+        response = post(auth_client, NUMBERS)
+        assert response.status_code == 201
+        assert response.json()["outcome"] == "created"
+
+        # A recent pending one is still joined.
+        again = post(auth_client, NUMBERS)
+        assert (again.status_code, again.json()["outcome"]) == (200, "joined")
+        assert again.json()["id"] == response.json()["id"]
+
+
+def test_a_type_whose_formats_are_all_missing_is_refused(make_type, unavailable_writer, user):
+    from rest_framework.exceptions import ValidationError
+
+    fancy = unavailable_writer.format
+    make_type("fancy_only", formats=[fancy])
+    with pytest.raises(ValidationError) as caught:
+        services.resolve_format("fancy_only", None)
+    message = str(caught.value.detail["format"][0])
+    assert "No format of fancy_only reports is installed" in message
+    assert f"django-async-reporting[{unavailable_writer.extra}]" in message

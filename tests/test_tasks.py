@@ -45,6 +45,20 @@ def test_permanent_error_fails_without_retry(user, monkeypatch):
     assert "1 values for 3 columns" in report.error_message
 
 
+def test_a_format_library_missing_on_the_worker_fails_without_retry(user, monkeypatch):
+    import sys
+
+    # The web server had xlsxwriter; this worker does not: no retry installs it.
+    monkeypatch.setitem(sys.modules, "xlsxwriter", None)
+    report = ReportFactory(user=user, format="xlsx")
+    result = tasks.generate_report.apply(args=[str(report.pk)])
+    assert isinstance(result.result, ImportError)
+    report.refresh_from_db()
+    assert report.status == Report.Status.FAILED
+    assert report.retry_count == 0
+    assert "xlsxwriter" in report.error_message
+
+
 def test_chain_steps_in_process(user):
     report = ReportFactory(user=user, parameters={"count": 4, "delay": 0, "text": ""})
     assert tasks.generate_report.apply(args=[str(report.pk)]).result["rows"] == 4

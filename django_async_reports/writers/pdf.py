@@ -94,7 +94,14 @@ class PDFWriter(ReportWriter):
         if self.closed:
             return
         self.closed = True
-        _Document(self).build()
+        from reportlab.platypus.doctemplate import LayoutError
+
+        try:
+            _Document(self).build()
+        except LayoutError as exc:
+            # Cells are bounded, so this should not happen; if it does, it would
+            # happen again on every retry: fail the report at once (ValueError).
+            raise ValueError(f"The PDF summary could not be laid out: {exc}") from exc
 
 
 class _Document:
@@ -174,8 +181,8 @@ class _Document:
         from reportlab.platypus import Table, TableStyle
 
         colors = self.colors
-        data = [[self.p(text, "head") for text in header]] if header else []
-        data += [[self.p(text, "cell") for text in row] for row in rows]
+        data = [[self.p(_fit(text), "head") for text in header]] if header else []
+        data += [[self.p(_fit(text), "cell") for text in row] for row in rows]
         table = Table(data, colWidths=widths, repeatRows=1 if header else 0, hAlign="LEFT")
         commands: list[tuple[Any, ...]] = [
             ("GRID", (0, 0), (-1, -1), 0.25, colors.lightgrey),
@@ -198,7 +205,7 @@ class _Document:
         from reportlab.platypus import Spacer
 
         context = self.context
-        story = [self.p(self.title, "title")]
+        story = [self.p(_fit(self.title, lines=3), "title")]
         subtitle = " · ".join(v for v in (context.label, context.report_type) if v)
         if subtitle and subtitle != self.title:
             story.append(self.p(subtitle, "subtitle"))
@@ -305,6 +312,20 @@ def _figure(value: Any) -> str:
         amount = Decimal(value)
         return f"{amount:,}"
     return cell_text(value)
+
+
+#: Any table cell (parameters, figures, summary tables, the preview) is cut to
+#: this many characters and lines, so that no cell outgrows a page: a parameter
+#: holding a list of 1,500 ids would otherwise stop the layout.
+MAX_CELL_CHARS = 600
+MAX_CELL_LINES = 8
+
+
+def _fit(text: str, *, chars: int = MAX_CELL_CHARS, lines: int = MAX_CELL_LINES) -> str:
+    text = str(text)
+    if text.count("\n") >= lines:
+        text = "\n".join(text.split("\n")[:lines]) + "…"
+    return _clip(text, chars)
 
 
 def _clip(text: str, limit: int) -> str:
