@@ -228,7 +228,9 @@ def request_or_reuse_report(*, force: bool = False, **kwargs: Any) -> ReportRequ
     defaults = {"title": "", "priority": "normal", "send_email": False, "webhook_url": ""}
     with transaction.atomic():
         _lock_fingerprint(user, fingerprint)
-        found = find_reusable_report(user, fingerprint, window)
+        found = find_reusable_report(
+            user, fingerprint, window, margin_seconds=_expiry_margin(generator_class)
+        )
         if found is not None:
             outcome: Outcome = "joined" if found.is_active else "reused"
             return ReportRequestResult(found, outcome)
@@ -238,14 +240,15 @@ def request_or_reuse_report(*, force: bool = False, **kwargs: Any) -> ReportRequ
     return ReportRequestResult(report, "created")
 
 
-def find_reusable_report(user: Any, fingerprint: str, window_seconds: int) -> Report | None:
+def find_reusable_report(
+    user: Any, fingerprint: str, window_seconds: int, *, margin_seconds: int = 60
+) -> Report | None:
     """The newest report of ``user`` with ``fingerprint`` still worth returning, if any.
 
     A running one is joined only while it could still be running: one older
     than every attempt's time limit and retry delay put together is stuck (its
-    message lost), and a new report is made instead. A completed one must stay
-    downloadable a while longer (a presigned URL's lifetime, at least a
-    minute), or the client would meet a 410 at once.
+    message lost), and a new report is made instead. A completed one must not
+    expire within ``margin_seconds``, or the client would meet a 410 at once.
     """
     now = timezone.now()
     candidates = Report.objects.filter(user=user, fingerprint=fingerprint).order_by("-created_at")
@@ -254,7 +257,7 @@ def find_reusable_report(user: Any, fingerprint: str, window_seconds: int) -> Re
     ).first()
     if active is not None:
         return active
-    margin = timedelta(seconds=max(int(report_settings.DOWNLOAD_URL_EXPIRES), 60))
+    margin = timedelta(seconds=margin_seconds)
     return (
         candidates.filter(
             status=Status.COMPLETED,
@@ -264,6 +267,11 @@ def find_reusable_report(user: Any, fingerprint: str, window_seconds: int) -> Re
         .exclude(expires_at__lte=now + margin)
         .first()
     )
+
+
+def _expiry_margin(generator_class: Any) -> int:
+    """Time a reused report must have left: a minute, or a tenth of a shorter retention."""
+    return min(60, generator_class.get_retention_seconds() // 10)
 
 
 def _stale_after() -> timedelta:

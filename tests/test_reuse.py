@@ -612,7 +612,7 @@ class TestStaleness:
     def test_a_report_about_to_expire_is_not_reused(self, auth_client, post, captured_dispatches):
         first = post(auth_client, NUMBERS).json()
         complete(first["id"])
-        # Expiring in 30 s: less than a download link's lifetime (300 s).
+        # Expiring in 30 s: less than the minute a reused report must have left.
         Report.objects.filter(pk=first["id"]).update(
             expires_at=timezone.now() + timedelta(seconds=30)
         )
