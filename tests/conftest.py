@@ -10,6 +10,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from tests.factories import UserFactory
+from tests.s3_server import create_private_bucket, delete_bucket, s3_server
 
 
 @pytest.fixture(autouse=True)
@@ -70,3 +71,19 @@ def close_streamed_file(response):
     send request_finished and close the test's database connection."""
     for closer in response._resource_closers:
         closer()
+
+
+# -- S3 ----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    """A real S3-compatible server (moto) on loopback, one per test module using it."""
+    with s3_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint):
+    """A fresh private bucket on that server, deleted afterwards."""
+    bucket = create_private_bucket(s3_endpoint)
+    yield bucket
+    delete_bucket(s3_endpoint, bucket)

@@ -196,3 +196,12 @@ def s3_storage_settings(endpoint: str, bucket: str, **options: Any) -> dict[str,
             **options,
         },
     }
+
+
+def use_s3(settings: Any, endpoint: str, bucket: str, **options: Any) -> None:
+    """Point the report storage of a test (pytest-django's ``settings``) at the bucket."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "reports": s3_storage_settings(endpoint, bucket, **options),
+    }
+    settings.ASYNC_REPORTS = {**settings.ASYNC_REPORTS, "STORAGE": "reports"}

@@ -25,38 +25,14 @@ from django_async_reports.storage import report_file_name, report_storage
 from tests.conftest import close_streamed_file
 from tests.factories import ReportFactory
 from tests.s3_server import (
-    create_private_bucket,
-    delete_bucket,
     list_keys,
-    s3_server,
-    s3_storage_settings,
+    use_s3,
 )
 
 pytestmark = pytest.mark.django_db
 
 CSV = b"n,square,text\r\n1,1,x\r\n2,4,x\r\n"
 CSV_TYPE = "text/csv; charset=utf-8"
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    with s3_server() as endpoint:
-        yield endpoint
-
-
-@pytest.fixture
-def s3_bucket(s3_endpoint):
-    bucket = create_private_bucket(s3_endpoint)
-    yield bucket
-    delete_bucket(s3_endpoint, bucket)
-
-
-def use_s3(settings, endpoint, bucket, **options):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "reports": s3_storage_settings(endpoint, bucket, **options),
-    }
-    settings.ASYNC_REPORTS = {**settings.ASYNC_REPORTS, "STORAGE": "reports"}
 
 
 @pytest.fixture

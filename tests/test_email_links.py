@@ -31,11 +31,8 @@ from tests.factories import ReportFactory, UserFactory
 from tests.loopback_servers import SMTPServer, attachments
 from tests.loopback_servers import text_body as crlf_text_body
 from tests.s3_server import (
-    create_private_bucket,
-    delete_bucket,
     s3_client,
-    s3_server,
-    s3_storage_settings,
+    use_s3,
 )
 
 pytestmark = pytest.mark.django_db
@@ -64,27 +61,6 @@ def smtp(smtp_server, settings):
     for name, value in smtp_server.django_settings().items():
         setattr(settings, name, value)
     return smtp_server
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    with s3_server() as endpoint:
-        yield endpoint
-
-
-@pytest.fixture
-def s3_bucket(s3_endpoint):
-    bucket = create_private_bucket(s3_endpoint)
-    yield bucket
-    delete_bucket(s3_endpoint, bucket)
-
-
-def use_s3(settings, endpoint, bucket, **options):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "reports": s3_storage_settings(endpoint, bucket, **options),
-    }
-    set_reports(settings, STORAGE="reports")
 
 
 @pytest.fixture

@@ -22,28 +22,12 @@ from django_async_reports.storage import (
     storage_is_remote,
 )
 from tests.s3_server import (
-    create_private_bucket,
-    delete_bucket,
     list_keys,
     s3_client,
-    s3_server,
     s3_storage_settings,
 )
 
 REPORT_ID = uuid.UUID("6f1c2d3e-4b5a-4c6d-8e7f-901234567890")
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    with s3_server() as endpoint:
-        yield endpoint
-
-
-@pytest.fixture
-def s3_bucket(s3_endpoint):
-    bucket = create_private_bucket(s3_endpoint)
-    yield bucket
-    delete_bucket(s3_endpoint, bucket)
 
 
 @pytest.fixture

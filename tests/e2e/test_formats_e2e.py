@@ -25,7 +25,6 @@ from tests.s3_server import (
     S3_CREDENTIALS,
     create_private_bucket,
     list_keys,
-    s3_server,
     s3_storage_settings,
 )
 from tests.worker import celery_worker, purge_queues
@@ -129,12 +128,6 @@ def test_every_format_compressed_or_not_on_the_local_storage(worker, alice, medi
         check_file(fmt, data)
         # Only the final file is left in storage: the uncompressed one is gone.
         assert [p.name for p in stored_files(media_root, rid)] == [name]
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    with s3_server() as endpoint:
-        yield endpoint
 
 
 def test_s3_round_trip_with_presigned_redirect(
