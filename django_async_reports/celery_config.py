@@ -21,18 +21,19 @@ from typing import Any
 
 from kombu import Queue
 
+from . import routing
 from .conf import report_settings
 from .routing import report_queues
 
 # Task names that survive module moves.
 TASK_NAMES = (
-    "django_async_reports.generate_report",
-    "django_async_reports.post_process_report",
-    "django_async_reports.send_report_notification",
-    "django_async_reports.tick_schedules",
-    "django_async_reports.send_schedule_failure_notification",
-    "django_async_reports.deliver_webhook",
-    "django_async_reports.cleanup_expired_reports",
+    routing.GENERATE_REPORT,
+    routing.POST_PROCESS_REPORT,
+    routing.SEND_REPORT_NOTIFICATION,
+    routing.TICK_SCHEDULES,
+    routing.SEND_SCHEDULE_FAILURE_NOTIFICATION,
+    routing.DELIVER_WEBHOOK,
+    routing.CLEANUP_EXPIRED_REPORTS,
 )
 
 #: The beat entries of the app: a tick that starts every due schedule, and

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 from django.core.exceptions import ImproperlyConfigured
+from rest_framework.exceptions import ValidationError
+
+#: Longest error text kept on a report, an execution or a webhook attempt.
+MAX_ERROR_LENGTH = 10_000
 
 
 class AsyncReportsError(Exception):
@@ -38,3 +44,19 @@ class ReportCancelled(AsyncReportsError):
 
 class ReportConfigurationError(AsyncReportsError, ImproperlyConfigured):
     """The ASYNC_REPORTS settings are wrong."""
+
+
+def describe(exc: BaseException) -> str:
+    """One line saying what went wrong, as reports, executions and e-mails record it.
+
+    A DRF ``ValidationError`` (a generator's parameters refused) reads
+    ``Invalid parameters: {"field": ["message"]}``; anything else is
+    ``ExceptionType: message``. Cut to :data:`MAX_ERROR_LENGTH`.
+    """
+    if isinstance(exc, ValidationError):
+        detail = json.dumps(exc.detail, ensure_ascii=False, default=str)
+        text = f"Invalid parameters: {detail}"
+    else:
+        message = str(exc)
+        text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return text[:MAX_ERROR_LENGTH]

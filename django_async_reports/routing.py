@@ -3,15 +3,31 @@
 Urgent reports go to ``HIGH_PRIORITY_QUEUE``; high, normal and low share
 ``QUEUE`` and are ordered by RabbitMQ message priority. Both queues are
 durable and declared with ``x-max-priority``.
+
+This module is also the one door to the broker for the rest of the package:
+services, schedules and delivery send tasks *by name* through
+:func:`send_task` and :func:`send_chain`, so none of them imports Celery or
+the task module (which imports them).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from celery import current_app, signature
 from kombu import Exchange, Queue
 
 from .conf import report_settings
+
+# Task names, stable across module moves (the task module registers them).
+GENERATE_REPORT = "django_async_reports.generate_report"
+POST_PROCESS_REPORT = "django_async_reports.post_process_report"
+SEND_REPORT_NOTIFICATION = "django_async_reports.send_report_notification"
+SEND_SCHEDULE_FAILURE_NOTIFICATION = "django_async_reports.send_schedule_failure_notification"
+DELIVER_WEBHOOK = "django_async_reports.deliver_webhook"
+TICK_SCHEDULES = "django_async_reports.tick_schedules"
+CLEANUP_EXPIRED_REPORTS = "django_async_reports.cleanup_expired_reports"
 
 
 def report_exchange() -> Exchange:
@@ -60,3 +76,42 @@ def route_for_priority(priority: str) -> dict[str, Any]:
         "routing_key": queue.routing_key,
         "priority": int(priorities.get(priority, priorities.get("normal", 5))),
     }
+
+
+def send_task(name: str, args: Sequence[Any], *, priority: str, **options: Any) -> None:
+    """Publish task ``name`` with ``args`` on the route of ``priority``.
+
+    ``options`` are ``apply_async`` options (``task_id``, ``countdown``,
+    time limits). Raises the broker's error when the message cannot be sent.
+    """
+    app = current_app
+    ensure_declared(app)
+    options = {**route_for_priority(priority), **options}
+    task = app.tasks.get(name)  # registered here: its own apply_async (and its defaults)
+    if task is not None:
+        task.apply_async(args=tuple(args), **options)
+    else:
+        app.send_task(name, args=tuple(args), **options)
+
+
+#: One step of a chain: task name, arguments, ``apply_async`` options.
+ChainStep = tuple[str, Sequence[Any], dict[str, Any]]
+
+
+def send_chain(steps: Sequence[ChainStep], *, priority: str) -> None:
+    """Publish ``steps`` (name, args, options) as one Celery chain on the route of ``priority``.
+
+    Each step runs after the previous one succeeded; its arguments are its
+    own (immutable signatures), never the previous step's result.
+    """
+    app = current_app
+    ensure_declared(app)
+    route = route_for_priority(priority)
+    signatures = [
+        signature(name, args=tuple(args), immutable=True, app=app).set(**{**route, **options})
+        for name, args, options in steps
+    ]
+    workflow = signatures[0]
+    for step in signatures[1:]:
+        workflow = workflow | step
+    workflow.apply_async()

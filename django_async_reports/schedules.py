@@ -33,12 +33,11 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
-from . import schedule_times, services, template_variables
+from . import routing, schedule_times, services, template_variables
 from .conf import report_settings
-from .exceptions import NotRegistered
+from .exceptions import MAX_ERROR_LENGTH, NotRegistered, describe
 from .models import Report, ReportSchedule, ScheduleExecution
 from .registry import registry
-from .routing import ensure_declared, route_for_priority
 
 __all__ = [
     "create_schedule",
@@ -373,13 +372,6 @@ def rendered_parameters(schedule: ReportSchedule, now: datetime) -> dict[str, An
     return services.validate_request(schedule.report_type, rendered, user=schedule.owner)
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, ValidationError):
-        return f"Invalid parameters: {json.dumps(exc.detail, ensure_ascii=False)}"
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 def _delivery_statuses(schedule: ReportSchedule) -> dict[str, str]:
     """Channels the execution will deliver to start ``pending``, the others ``not_requested``."""
     wants_email = schedule.send_email and bool(schedule.email_recipients)
@@ -415,12 +407,9 @@ def _tell_owner(execution: ScheduleExecution, schedule: ReportSchedule) -> None:
     execution_id, priority = execution.pk, schedule.priority
 
     def queue() -> None:
-        from .tasks import send_schedule_failure_notification
-
         try:
-            ensure_declared(send_schedule_failure_notification.app)
-            send_schedule_failure_notification.apply_async(
-                args=(execution_id,), **route_for_priority(priority)
+            routing.send_task(
+                routing.SEND_SCHEDULE_FAILURE_NOTIFICATION, [execution_id], priority=priority
             )
         except Exception:
             logger.warning(
@@ -473,7 +462,7 @@ def _start_execution(
         # and told to the owner, never the whole tick.
         if not isinstance(exc, RUN_ERRORS):
             logger.exception("Parameters of schedule %s raised", schedule.pk)
-        error = _describe(exc)
+        error = describe(exc)
     try:
         with transaction.atomic():
             execution = ScheduleExecution.objects.create(
@@ -483,7 +472,7 @@ def _start_execution(
                 status=ExecutionStatus.FAILED if error else ExecutionStatus.RUNNING,
                 started_at=now,
                 finished_at=now if error else None,
-                error=error[:10000],
+                error=error[:MAX_ERROR_LENGTH],
                 **(_failed_statuses(schedule) if error else _delivery_statuses(schedule)),
             )
     except IntegrityError:
@@ -508,7 +497,7 @@ def _start_execution(
         logger.exception("Could not request the report of schedule %s", schedule.pk)
         execution.status = ExecutionStatus.FAILED
         execution.finished_at = now
-        execution.error = _describe(exc)[:10000]
+        execution.error = describe(exc)
         statuses = _failed_statuses(schedule)
         for name, value in statuses.items():
             setattr(execution, name, value)
@@ -659,7 +648,7 @@ def record_report_outcome(report: Report) -> ScheduleExecution | None:
         finished_at=report.completed_at or timezone.now(),
         row_count=_as_count(result.get("row_count")),
         file_size=_as_count(result.get("file_size")),
-        error=error[:10000],
+        error=error[:MAX_ERROR_LENGTH],
     )
     if not updated:
         return None

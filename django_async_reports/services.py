@@ -29,12 +29,16 @@ from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from . import postprocess, progress, signals
+from . import postprocess, progress, routing, signals
 from .conf import report_settings
-from .exceptions import InvalidReportState, ReportCancelled, ReportDispatchError
+from .exceptions import (
+    MAX_ERROR_LENGTH,
+    InvalidReportState,
+    ReportCancelled,
+    ReportDispatchError,
+)
 from .models import Report
 from .registry import registry
-from .routing import ensure_declared, route_for_priority
 from .storage import delete_report_files, get_report_storage, report_file_name, report_storage
 from .writers import ReportContext, get_writer_class, writer_classes
 
@@ -292,23 +296,26 @@ def _lock_fingerprint(user: Any, fingerprint: str) -> None:
 
 def dispatch(report: Report) -> None:
     """Send the generate -> post-process -> notify chain for ``report``."""
-    from .tasks import generate_report, post_process_report, send_report_notification
-
-    ensure_declared(generate_report.app)
-    route = route_for_priority(report.priority)
     generator_class = registry.get(report.report_type)
     soft_limit = generator_class.soft_time_limit or report_settings.SOFT_TIME_LIMIT
     hard_limit = max(report_settings.time_limit, soft_limit + 60)
-    report_id = str(report.pk)
-    workflow = (
-        generate_report.si(report_id).set(
-            task_id=report.celery_task_id,
-            **{"soft_time_limit": soft_limit, "time_limit": hard_limit, **route},
-        )
-        | post_process_report.si(report_id).set(**route)
-        | send_report_notification.si(report_id).set(**route)
+    args = [str(report.pk)]
+    routing.send_chain(
+        [
+            (
+                routing.GENERATE_REPORT,
+                args,
+                {
+                    "task_id": report.celery_task_id,
+                    "soft_time_limit": soft_limit,
+                    "time_limit": hard_limit,
+                },
+            ),
+            (routing.POST_PROCESS_REPORT, args, {}),
+            (routing.SEND_REPORT_NOTIFICATION, args, {}),
+        ],
+        priority=report.priority,
     )
-    workflow.apply_async()
 
 
 def _dispatch_on_commit(report: Report) -> list[Exception]:
@@ -626,7 +633,7 @@ def schedule_retry(report_id: Any, error: str) -> bool:
     updated = Report.objects.filter(pk=report_id, status=Status.PROCESSING).update(
         status=Status.PENDING,
         retry_count=F("retry_count") + 1,
-        error_message=error[:10000],
+        error_message=error[:MAX_ERROR_LENGTH],
         progress_message="Retrying after an error",
         updated_at=timezone.now(),
     )
@@ -643,7 +650,7 @@ def fail_report(report_id: Any, error: str) -> Report | None:
         return None
     updated = Report.objects.filter(pk=report_id, status__in=Report.ACTIVE_STATUSES).update(
         status=Status.FAILED,
-        error_message=error[:10000],
+        error_message=error[:MAX_ERROR_LENGTH],
         progress_message="Failed",
         completed_at=now,
         expires_at=expiry_for(report.report_type, now),
@@ -668,12 +675,9 @@ def fail_report(report_id: Any, error: str) -> Report | None:
 
 
 def _queue_notification(report: Report) -> None:
-    from .tasks import send_report_notification
-
     try:
-        ensure_declared(send_report_notification.app)
-        send_report_notification.apply_async(
-            args=(str(report.pk),), **route_for_priority(report.priority)
+        routing.send_task(
+            routing.SEND_REPORT_NOTIFICATION, [str(report.pk)], priority=report.priority
         )
     except Exception:
         # The broker is down too: the report is failed and says why; the

@@ -16,7 +16,7 @@ from rest_framework.exceptions import ValidationError
 
 from . import services
 from .conf import report_settings
-from .exceptions import NotRegistered, ReportCancelled
+from .exceptions import NotRegistered, ReportCancelled, describe
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class ReportTask(Task):
         report_id = (args or [None])[0] or (kwargs or {}).get("report_id")
         if report_id is None:
             return
-        message = "Timeout" if isinstance(exc, TimeLimitExceeded) else _describe(exc)
+        message = "Timeout" if isinstance(exc, TimeLimitExceeded) else describe(exc)
         try:
             services.fail_report(report_id, message)
         except Exception:
@@ -91,13 +91,11 @@ def generate_report(self: Any, report_id: str) -> dict[str, Any]:
         services.fail_report(report_id, "Timeout")
         raise
     except PERMANENT_ERRORS as exc:
-        services.fail_report(report_id, _describe(exc))
+        services.fail_report(report_id, describe(exc))
         raise
     except Exception as exc:
         max_retries = int(report_settings.MAX_RETRIES)
-        if self.request.retries < max_retries and services.schedule_retry(
-            report_id, _describe(exc)
-        ):
+        if self.request.retries < max_retries and services.schedule_retry(report_id, describe(exc)):
             logger.warning(
                 "Report %s failed (attempt %s of %s); retrying.",
                 report_id,
@@ -108,7 +106,7 @@ def generate_report(self: Any, report_id: str) -> dict[str, Any]:
             raise self.retry(
                 exc=exc, countdown=report_settings.RETRY_COUNTDOWN, max_retries=max_retries
             ) from exc
-        services.fail_report(report_id, _describe(exc))
+        services.fail_report(report_id, describe(exc))
         raise
     return {
         "report_id": report_id,
@@ -133,7 +131,7 @@ def post_process_report(self: Any, report_id: str) -> dict[str, Any]:
     except Exception as exc:
         if self.request.retries < self.max_retries:
             raise self.retry(exc=exc) from exc
-        services.fail_report(report_id, f"Post-processing failed: {_describe(exc)}")
+        services.fail_report(report_id, f"Post-processing failed: {describe(exc)}")
         raise
     status = report.status if report is not None else "skipped"
     return {"report_id": report_id, "status": status}
@@ -280,10 +278,3 @@ def deliver_webhook(
     if outcome.retry_in is not None:
         raise self.retry(args=next_args, countdown=outcome.retry_in)
     return outcome.as_dict()
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, ValidationError):
-        return f"Invalid parameters: {exc.detail}"
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -48,10 +48,10 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils.crypto import salted_hmac
 
-from .. import __version__
+from .. import __version__, routing
 from ..conf import report_settings
+from ..exceptions import MAX_ERROR_LENGTH
 from ..models import Report, ScheduleExecution, WebhookDelivery
-from ..routing import ensure_declared, route_for_priority
 from .email import download_url
 from .network import (
     WebhookHostUnresolved,
@@ -231,8 +231,6 @@ def enqueue(report: Report, execution: ScheduleExecution | None = None) -> str |
     and on the task dropping a message id already being delivered. If the
     broker refuses the message the claim is given back and the error raised.
     """
-    from ..tasks import deliver_webhook
-
     event = event_for(report)
     if event is None or endpoint_for(report, execution) is None:
         return None
@@ -246,10 +244,10 @@ def enqueue(report: Report, execution: ScheduleExecution | None = None) -> str |
 
     def send() -> None:
         try:
-            ensure_declared(deliver_webhook.app)
-            deliver_webhook.apply_async(
-                args=(str(report.pk), event, message_id, 1),
-                **route_for_priority(report.priority),
+            routing.send_task(
+                routing.DELIVER_WEBHOOK,
+                [str(report.pk), event, message_id, 1],
+                priority=report.priority,
             )
         except Exception:
             if execution is not None:
@@ -518,7 +516,7 @@ def attempt_delivery(
     WebhookDelivery.objects.filter(pk=record.pk).update(
         status_code=result.status if result is not None else None,
         succeeded=outcome == "sent",
-        error=error[:10000],
+        error=error[:MAX_ERROR_LENGTH],
         duration_ms=duration_ms,
     )
     _set_webhook_status(execution, outcome)
