@@ -136,11 +136,6 @@ class Report(models.Model):
         """True once ``expires_at`` has passed (cleanup deletes the row soon after)."""
         return self.expires_at is not None and self.expires_at <= timezone.now()
 
-    def get_generator_class(self) -> Any:
-        from .registry import registry
-
-        return registry.get(self.report_type)
-
 
 class ReportSchedule(models.Model):
     """A report generated again and again: daily, weekly, monthly or on a cron expression.

@@ -56,8 +56,16 @@ class ReportRegistry:
         except KeyError:
             raise NotRegistered(f"No report generator is registered as {report_type!r}.") from None
 
-    def is_registered(self, report_type: str) -> bool:
-        return report_type in self._registry
+    def label_for(self, report_type: str, *, missing: str = "%(report_type)s") -> str:
+        """The label of ``report_type``; ``missing % {"report_type": ...}`` when not registered.
+
+        Stored reports and schedules outlive their generator: the admin shows
+        them as "sales (not registered)", the API by their type alone.
+        """
+        generator_class = self._registry.get(report_type)
+        if generator_class is None:
+            return str(missing) % {"report_type": report_type}
+        return str(generator_class.get_label())
 
     def __contains__(self, report_type: object) -> bool:
         return report_type in self._registry

@@ -207,9 +207,7 @@ class ReportScheduleSerializer(serializers.ModelSerializer):
         return data
 
     def get_report_type_label(self, obj: ReportSchedule) -> str:
-        if obj.report_type in registry:
-            return str(registry.get(obj.report_type).get_label())
-        return obj.report_type
+        return registry.label_for(obj.report_type)
 
     def get_last_execution(self, obj: ReportSchedule) -> dict[str, Any] | None:
         if hasattr(obj, _LAST_EXECUTION_ATTR):

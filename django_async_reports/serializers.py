@@ -82,9 +82,7 @@ class ReportSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_report_type_label(self, obj: Report) -> str:
-        if obj.report_type in registry:
-            return registry.get(obj.report_type).get_label()
-        return obj.report_type
+        return registry.label_for(obj.report_type)
 
     def _url(self, name: str, obj: Report) -> str:
         path = reverse(f"django_async_reports:{name}", kwargs={"pk": obj.pk})
