@@ -39,7 +39,9 @@ class ReportGenerator:
     neutralize_formulas: ClassVar[bool | None] = None
     #: Per-type soft time limit in seconds; None uses ASYNC_REPORTS["SOFT_TIME_LIMIT"].
     soft_time_limit: ClassVar[int | None] = None
-    #: Rows between two looks at the clock for progress and cancellation.
+    #: Most rows written in one batch. Batches are also handed over, full or not,
+    #: every PROGRESS_INTERVAL / CANCEL_CHECK_INTERVAL seconds, so slow rows still
+    #: show progress and see a cancel in time.
     chunk_size: ClassVar[int] = 500
     #: Formats this type may be requested in; None offers every installed format.
     formats: ClassVar[Sequence[str] | None] = None

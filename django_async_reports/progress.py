@@ -73,6 +73,15 @@ class ProgressTracker:
         self.cancel_interval = float(report_settings.CANCEL_CHECK_INTERVAL)
         self._last_check = self._last_write
 
+    @property
+    def pace(self) -> float:
+        """Longest wait between two calls of :meth:`advance` that keeps both promises.
+
+        Progress is written every ``PROGRESS_INTERVAL`` and the cancel flag read
+        every ``CANCEL_CHECK_INTERVAL`` only if rows are handed over that often.
+        """
+        return min(self.interval, self.cancel_interval)
+
     def percent(self) -> int:
         if self.total is None:
             return 0

@@ -12,12 +12,12 @@ functions. Rules kept here:
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import logging
 import tempfile
+import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -236,12 +236,57 @@ def request_or_reuse_report(*, force: bool = False, **kwargs: Any) -> ReportRequ
             user, fingerprint, window, margin_seconds=_expiry_margin(generator_class)
         )
         if found is not None:
-            outcome: Outcome = "joined" if found.is_active else "reused"
-            return ReportRequestResult(found, outcome)
+            if not found.is_active:
+                return ReportRequestResult(found, "reused")
+            return ReportRequestResult(
+                _raise_priority(found, kwargs.get("priority") or "normal"), "joined"
+            )
         report, dispatch_errors = _create_report(**{"compress": False, **defaults, **kwargs})
     _raise_dispatch_error(report, dispatch_errors)
     signals.report_requested.send(sender=Report, report=report)
     return ReportRequestResult(report, "created")
+
+
+#: Priorities from the most to the least urgent.
+PRIORITY_ORDER = [str(p) for p in Report.Priority.values]
+
+
+def _raise_priority(report: Report, priority: str) -> Report:
+    """Give a joined report the joiner's priority when it is more urgent.
+
+    A pending report is sent again on the new route with a new task id (the
+    row names it); whichever message arrives first claims the report and the
+    other finds nothing to do. A running one only records the priority.
+    """
+    if priority not in PRIORITY_ORDER or PRIORITY_ORDER.index(priority) >= PRIORITY_ORDER.index(
+        report.priority
+    ):
+        return report
+    task_id, previous_task_id = str(uuid.uuid4()), report.celery_task_id
+    pending = Report.objects.filter(pk=report.pk, status=Status.PENDING).update(
+        priority=priority, celery_task_id=task_id, updated_at=timezone.now()
+    )
+    if not pending:
+        Report.objects.filter(pk=report.pk, status__in=Report.ACTIVE_STATUSES).update(
+            priority=priority, updated_at=timezone.now()
+        )
+    report.refresh_from_db()
+    if pending:
+
+        def send() -> None:
+            try:
+                dispatch(report)
+            except Exception:
+                # The first message is still queued: the report runs, at its old priority.
+                logger.warning(
+                    "Could not send report %s again as %s", report.pk, priority, exc_info=True
+                )
+                Report.objects.filter(pk=report.pk, celery_task_id=task_id).update(
+                    celery_task_id=previous_task_id
+                )
+
+        transaction.on_commit(send)
+    return report
 
 
 def find_reusable_report(
@@ -491,10 +536,32 @@ def claim_report(report_id: Any, *, redelivered: bool = False) -> Report | None:
     return report
 
 
-def _chunks(rows: Iterable[Any], size: int) -> Iterable[list[Any]]:
-    iterator = iter(rows)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk
+def is_running(report_id: Any) -> bool:
+    """Whether a worker is generating the report now (its status is processing)."""
+    return Report.objects.filter(pk=report_id, status=Status.PROCESSING).exists()
+
+
+def paced_batches(
+    rows: Iterable[Any], size: int, every: float, *, clock: Callable[[], float] = time.monotonic
+) -> Iterator[list[Any]]:
+    """Group ``rows`` in lists of ``size``, or fewer once ``every`` seconds have passed.
+
+    Fast rows are written in full batches; slow rows (an API call or a
+    computation per row) still reach the caller, and with them the progress
+    and cancellation checks, at least every ``every`` seconds of wall-clock
+    time. The clock is read once per row: a few tens of nanoseconds. A row
+    that blocks longer than ``every`` delays the hand-over until it returns.
+    """
+    batch: list[Any] = []
+    deadline = clock() + every
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size or clock() >= deadline:
+            yield batch
+            batch = []
+            deadline = clock() + every
+    if batch:
+        yield batch
 
 
 def generate(report: Report, *, task_state: Callable[[int, str], None] | None = None) -> Report:
@@ -525,7 +592,8 @@ def generate(report: Report, *, task_state: Callable[[int, str], None] | None = 
     with tempfile.TemporaryFile() as tmp:
         writer = writer_class(tmp, neutralize_formulas=neutralize, context=context)
         writer.write_header(columns)
-        for chunk in _chunks(generator.rows(params), max(1, generator.chunk_size)):
+        batches = paced_batches(generator.rows(params), max(1, generator.chunk_size), tracker.pace)
+        for chunk in batches:
             if tracker.rows == 0 and len(chunk[0]) != len(columns):
                 raise ValueError(
                     f"{generator_class.__name__}.rows() yielded {len(chunk[0])} values "

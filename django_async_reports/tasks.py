@@ -76,6 +76,10 @@ def generate_report(self: Any, report_id: str) -> dict[str, Any]:
         ) from exc
     if report is None:
         logger.info("Report %s is not pending; nothing to do.", report_id)
+        if services.is_running(report_id):
+            # Another message of this report (sent again at a higher priority)
+            # runs it, with its own chain: this one's later steps are not needed.
+            self.request.chain = None
         return {"report_id": report_id, "status": "skipped"}
 
     def task_state(percent: int, message: str) -> None:

@@ -175,7 +175,8 @@ class TestJoinedAndReused:
         response = post(auth_client, {**NUMBERS, "title": "Other", "priority": "urgent"})
         assert response.status_code == 200
         assert response.json()["outcome"] == "joined"
-        assert (response.json()["title"], response.json()["priority"]) == ("Mine", "normal")
+        # The joined report keeps its title but takes the more urgent priority.
+        assert (response.json()["title"], response.json()["priority"]) == ("Mine", "urgent")
         assert response.json()["id"] == report_id
 
     def test_newest_identical_report_is_reused(self, user, captured_dispatches):
@@ -645,3 +646,66 @@ def test_a_type_whose_formats_are_all_missing_is_refused(make_type, unavailable_
     message = str(caught.value.detail["format"][0])
     assert "No format of fancy_only reports is installed" in message
     assert f"django-async-reporting[{unavailable_writer.extra}]" in message
+
+
+# -- a more urgent joiner ------------------------------------------------------------------
+@pytest.mark.django_db
+class TestJoinerPriority:
+    def test_more_urgent_joiner_raises_a_pending_report_and_sends_it_again(
+        self, auth_client, post, captured_dispatches
+    ):
+        first = post(auth_client, {**NUMBERS, "priority": "low"}).json()
+        old_task_id = first["celery_task_id"]
+
+        joined = post(auth_client, {**NUMBERS, "priority": "urgent"})
+
+        assert joined.status_code == 200
+        body = joined.json()
+        assert (body["outcome"], body["id"], body["priority"]) == ("joined", first["id"], "urgent")
+        assert body["celery_task_id"] != old_task_id  # the row names the new message
+        assert [r.priority for r in captured_dispatches] == ["low", "urgent"]
+        assert str(captured_dispatches[1].celery_task_id) == body["celery_task_id"]
+        assert Report.objects.get(pk=first["id"]).priority == "urgent"
+
+    @pytest.mark.parametrize("joiner", ["low", "normal"])
+    def test_an_equal_or_less_urgent_joiner_changes_nothing(
+        self, auth_client, post, captured_dispatches, joiner
+    ):
+        first = post(auth_client, {**NUMBERS, "priority": "normal"}).json()
+        body = post(auth_client, {**NUMBERS, "priority": joiner}).json()
+        assert (body["outcome"], body["priority"]) == ("joined", "normal")
+        assert body["celery_task_id"] == first["celery_task_id"]
+        assert len(captured_dispatches) == 1
+
+    def test_a_running_report_records_the_priority_without_sending_again(
+        self, auth_client, post, captured_dispatches
+    ):
+        first = post(auth_client, {**NUMBERS, "priority": "low"}).json()
+        services.claim_report(first["id"])
+        body = post(auth_client, {**NUMBERS, "priority": "high"}).json()
+        assert (body["outcome"], body["status"], body["priority"]) == (
+            "joined",
+            "processing",
+            "high",
+        )
+        assert body["celery_task_id"] == first["celery_task_id"]
+        assert len(captured_dispatches) == 1
+
+    def test_a_refused_second_send_keeps_the_first_message(
+        self, auth_client, post, monkeypatch, caplog
+    ):
+        sent = []
+        monkeypatch.setattr("django_async_reports.services.dispatch", sent.append)
+        first = post(auth_client, {**NUMBERS, "priority": "low"}).json()
+
+        def refuse(report):
+            raise ConnectionRefusedError("broker down")
+
+        monkeypatch.setattr("django_async_reports.services.dispatch", refuse)
+        response = post(auth_client, {**NUMBERS, "priority": "urgent"})
+
+        assert response.status_code == 200
+        assert "Could not send report" in caplog.text
+        report = Report.objects.get(pk=first["id"])
+        # Still pending on its first message, which still runs it.
+        assert (report.status, report.celery_task_id) == ("pending", first["celery_task_id"])

@@ -79,6 +79,16 @@ class NumbersReport(ReportGenerator):
 
 
 @register
+class PacedReport(NumbersReport):
+    """Numbers at ``delay`` seconds a row with the default ``chunk_size`` (500), as a user's
+    generator that calls an API per row would be written."""
+
+    report_type = "paced"
+    label = "Paced numbers"
+    chunk_size = ReportGenerator.chunk_size
+
+
+@register
 class RawTextReport(NumbersReport):
     """Like numbers, but writes formula-looking text verbatim (opted out)."""
 
