@@ -495,10 +495,10 @@ def test_webhook_delivery_admin_is_read_only(admin_client, user):
 def test_webhook_url_field_assumes_https_without_a_deprecation_warning(admin_client, user):
     """The form's URLField passes ``assume_scheme``: no RemovedInDjango60Warning on any page.
 
-    Without it the warning fires when ``admin.py`` is imported, which the
+    Without it the warning fires when ``admin/schedules.py`` is imported, which the
     ``filterwarnings`` of pyproject.toml turns into an error for the whole suite.
     """
-    from django_async_reports.admin import ReportScheduleForm
+    from django_async_reports.admin.schedules import ReportScheduleForm
 
     assert ReportScheduleForm.base_fields["webhook_url"].assume_scheme == "https"
     schedule = make_schedule(user, webhook_url="https://93.184.215.14/hook")
