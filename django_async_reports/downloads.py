@@ -2,7 +2,9 @@
 
 Used by the API's download action and the admin's staff download view. The
 caller checks who may download and that the report is completed and not
-expired; this module only decides *how* the bytes reach the client.
+expired; this module only decides *how* the bytes reach the client, and
+builds the link to the download endpoint that e-mails and webhooks carry
+(:func:`download_url`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from urllib.parse import urlsplit
 from django.core.files.storage import Storage
 from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.http.response import HttpResponseBase
+from django.urls import NoReverseMatch, reverse
 from django.utils.http import content_disposition_header
 
 from .conf import report_settings
@@ -68,7 +71,21 @@ def should_redirect(storage: Storage | None = None) -> bool:
     return not _is_s3(storage) or _s3_urls_are_signed(storage)
 
 
-def download_url(report: Report, *, expires: int | None = None) -> str:
+def download_url(report: Report) -> str | None:
+    """Absolute link to the authenticated download endpoint, when it can be built.
+
+    ``ASYNC_REPORTS["BASE_URL"]`` is put before the path; without it the path
+    alone is returned. None when the app's URLs are not mounted.
+    """
+    try:
+        path = reverse("django_async_reports:report-download", kwargs={"pk": report.pk})
+    except NoReverseMatch:
+        return None
+    base = report_settings.BASE_URL
+    return f"{base.rstrip('/')}{path}" if base else path
+
+
+def storage_url(report: Report, *, expires: int | None = None) -> str:
     """A URL of the report's file minted now, valid ``expires`` seconds where the storage signs.
 
     For django-storages' S3 storage the URL is presigned for ``expires`` seconds
@@ -104,7 +121,7 @@ def signed_url(report: Report, expires: int) -> str | None:
     storage = get_report_storage()
     if not report.result_file.name or not _is_s3(storage) or not _s3_urls_are_signed(storage):
         return None
-    return download_url(report, expires=expires)
+    return storage_url(report, expires=expires)
 
 
 def download_response(report: Report, request: HttpRequest | Request) -> HttpResponseBase:
@@ -122,7 +139,7 @@ def download_response(report: Report, request: HttpRequest | Request) -> HttpRes
         if not storage.exists(name):
             raise Http404("The report file is no longer available.")
         try:
-            url = download_url(report)
+            url = storage_url(report)
         except NotImplementedError:
             if report_settings.DOWNLOAD_REDIRECT:
                 raise ReportConfigurationError(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Literal
 
 from django.conf import settings
 from django.db import models
@@ -207,6 +208,29 @@ class ReportSchedule(models.Model):
         return f"{self.title} ({self.get_frequency_display()})"
 
 
+class ScheduleExecutionQuerySet(models.QuerySet["ScheduleExecution"]):
+    def claim_channel(
+        self,
+        channel: Literal["email", "webhook"],
+        *,
+        from_: Iterable[str],
+        to: str,
+        **lookup: Any,
+    ) -> bool:
+        """Move the ``<channel>_status`` of the matching executions from ``from_`` to ``to``.
+
+        One conditional ``UPDATE ... WHERE <channel>_status IN from_``, the
+        delivery channels' only transition: of two workers claiming one channel,
+        exactly one gets True. ``lookup`` (``pk=...``, ``report=...``) selects
+        the executions and is required, so that no call moves every row.
+        """
+        if not lookup:
+            raise TypeError("claim_channel() needs a lookup, such as pk=... or report=...")
+        field = f"{channel}_status"
+        rows = self.filter(**lookup, **{f"{field}__in": list(from_)})
+        return bool(rows.update(**{field: to}))
+
+
 class ScheduleExecution(models.Model):
     """One run of a schedule: the instant it was due, the report it made, its delivery."""
 
@@ -228,6 +252,11 @@ class ScheduleExecution(models.Model):
         SENT = "sent", _("Sent")
         SKIPPED = "skipped", _("Skipped")
         FAILED = "failed", _("Failed")
+
+    # A delivery channel is claimed (to send it, or to skip it) from these...
+    CLAIMABLE_DELIVERY = (str(Delivery.NOT_REQUESTED), str(Delivery.PENDING))
+    # ...and left in these by a send that may not have finished.
+    UNSETTLED_DELIVERY = (str(Delivery.PENDING), str(Delivery.SENDING))
 
     schedule = models.ForeignKey(
         ReportSchedule,
@@ -262,6 +291,8 @@ class ScheduleExecution(models.Model):
     )
     error = models.TextField(_("error"), blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    objects = ScheduleExecutionQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("schedule execution")

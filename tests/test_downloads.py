@@ -119,7 +119,7 @@ def test_url_lifetime_follows_download_url_expires(settings, s3_endpoint, s3_rep
 def test_download_url_takes_an_explicit_lifetime(s3_reports, user):
     report = completed_report(user)
     first = downloads.download_response(report, get_request())["Location"]
-    other = downloads.download_url(report, expires=120)
+    other = downloads.storage_url(report, expires=120)
 
     assert presigned_query(first)[1]["X-Amz-Expires"] == "300"
     assert presigned_query(other)[1]["X-Amz-Expires"] == "120"

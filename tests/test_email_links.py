@@ -374,7 +374,9 @@ class TestNoLink:
         body = text_body(smtp.received[0].message)
         assert "Download link" not in body
         assert f"Download it (sign-in required): /api/v1/reports/{report.pk}/download/" in body
-        [record] = [r for r in caplog.records if r.name == "django_async_reports.delivery.email"]
+        [record] = [
+            r for r in caplog.records if r.name == "django_async_reports.delivery.attachments"
+        ]
         assert record.levelname == "WARNING"
         assert record.getMessage() == (
             f"Could not presign the file of report {report.pk}; its e-mail links the endpoint only."

@@ -22,23 +22,20 @@ its report existed (parameters no longer valid, generator removed, report
 refused, invalid stored timing): the owner is e-mailed, once. No webhook is
 posted for such a run: webhook messages and their recorded attempts
 (``WebhookDelivery.report``) belong to a report, so its ``webhook_status`` is
-``skipped``.
+``skipped``. When the notification tasks' retries are spent, :func:`abandon`
+and :func:`abandon_execution_failure` record the e-mail still pending ``failed``.
+
+Modules: :mod:`.email` (templates, sending, the ``email_status`` claim),
+:mod:`.attachments` (attach or link the file), :mod:`.webhooks` (secrets,
+payload, queueing, attempts), :mod:`.http` (the pinned POST) and
+:mod:`.network` (which URLs and addresses may be reached).
 """
 
 from __future__ import annotations
 
-from ..models import Report, ScheduleExecution
-from .email import (
-    abandon_execution_email,
-    abandon_schedule_email,
-    deliver_execution_failure_email,
-    deliver_requester_email,
-    deliver_schedule_email,
-    download_url,
-    send_report_email,
-    skip_cancelled_email,
-    skip_schedule_email,
-)
+from ..models import Report
+from . import email, webhooks
+from .email import abandon, abandon_execution_failure, deliver_execution_failure
 from .network import WebhookURLRefused, validate_webhook_url
 from .webhooks import execution_for, webhook_secret_for_user
 
@@ -48,10 +45,9 @@ __all__ = [
     "abandon_execution_failure",
     "deliver",
     "deliver_execution_failure",
-    "download_url",
-    "send_report_email",
     "validate_webhook_url",
     "webhook_secret_for_user",
+    "webhooks",
 ]
 
 
@@ -62,8 +58,6 @@ def deliver(report: Report) -> None:
     notification step to retry) never holds it back. Raises on transient
     errors only: an unreachable SMTP server or broker.
     """
-    from . import webhooks
-
     if report.status not in Report.FINISHED_STATUSES:
         return
     execution = execution_for(report)
@@ -72,40 +66,15 @@ def deliver(report: Report) -> None:
         empty = (report.result_data or {}).get("row_count") == 0
         if report.status == Report.Status.COMPLETED and schedule.skip_if_empty and empty:
             if schedule.send_email:
-                skip_schedule_email(execution)
+                email.skip(execution)
             webhooks.skip(execution)
             return
         webhooks.enqueue(report, execution)
         if report.status == Report.Status.CANCELLED:
-            skip_cancelled_email(execution)
+            email.skip_cancelled(execution)
             return
-        deliver_schedule_email(report, execution)
+        email.deliver_scheduled(report, execution)
         return
     webhooks.enqueue(report, None)
     if report.send_email:
-        deliver_requester_email(report)
-
-
-def abandon(report: Report) -> None:
-    """The notification step gave up (its retries are spent): settle what is still pending.
-
-    A scheduled report's e-mail left ``pending`` by transient errors becomes
-    ``failed``, so the execution's history tells the truth.
-    """
-    abandon_schedule_email(report)
-
-
-def deliver_execution_failure(execution: ScheduleExecution) -> str | None:
-    """Tell a schedule's owner that a run failed before its report existed, once.
-
-    Returns the execution's e-mail status set (``sent``, ``skipped`` without an
-    owner address, ``failed`` when refused for good), or None when there was
-    nothing (left) to do. Raises on transient errors (SMTP 4xx, connection),
-    the claim given back, for the caller to retry.
-    """
-    return deliver_execution_failure_email(execution)
-
-
-def abandon_execution_failure(execution: ScheduleExecution) -> None:
-    """The failure e-mail of a run without a report could not be sent: record it ``failed``."""
-    abandon_execution_email(execution)
+        email.deliver_to_requester(report)

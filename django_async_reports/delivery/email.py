@@ -5,40 +5,32 @@ body come from templates a project may override (see ``TEMPLATES`` below):
 ``<name>_subject.txt``, ``<name>_body.txt`` (rendered without HTML escaping)
 and, when a project adds one, ``<name>_body.html`` as an HTML alternative.
 
-A completed report's file is attached when it is at most
-``EMAIL_ATTACHMENT_MAX_BYTES``; otherwise, or when it cannot be read, the
-mail links to the authenticated download endpoint and says why nothing is
-attached. A mail never lacks its report without saying so. With
-``EMAIL_LINK_EXPIRES`` set and an S3 storage that signs its URLs, the mail of a
-file too large to attach also carries a presigned URL of the file, for
-recipients who cannot sign in as the owner: a bearer credential, never logged.
+A completed report's mail carries its file, or links it and says why not
+(:mod:`.attachments`): a mail never lacks its report without saying so. A
+scheduled run's e-mail is sent at most once, claimed on the execution's
+``email_status`` (:meth:`ScheduleExecutionQuerySet.claim_channel
+<django_async_reports.models.ScheduleExecutionQuerySet.claim_channel>`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import mimetypes
 import smtplib
 import zoneinfo
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db.models import Q
 from django.template import Context, TemplateDoesNotExist
 from django.template import Template as DjangoTemplate
 from django.template.loader import get_template
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from ..conf import report_settings
-from ..downloads import signed_url
+from ..downloads import download_url
 from ..models import Report, ScheduleExecution
-from ..storage import download_filename, report_storage
+from .attachments import ReportFile, file_link, report_file
 
 if TYPE_CHECKING:
     from ..models import ReportSchedule
@@ -56,120 +48,9 @@ TEMPLATES = {
     "schedule_failed": "to a schedule's owner when a run failed (``report`` is None when "
     "it failed before its report existed)",
 }
-# Statuses an execution's e-mail may be claimed from (and given back to).
-CLAIMABLE = (Delivery.NOT_REQUESTED, Delivery.PENDING)
 # The outcomes as plain strings (django-stubs types TextChoices members as tuples).
 SENT, SKIPPED, FAILED = str(Delivery.SENT), str(Delivery.SKIPPED), str(Delivery.FAILED)
 SENDING, PENDING = str(Delivery.SENDING), str(Delivery.PENDING)
-
-
-# -- links and files ---------------------------------------------------------------
-def download_url(report: Report) -> str | None:
-    """Absolute link to the authenticated download endpoint, when it can be built.
-
-    ``ASYNC_REPORTS["BASE_URL"]`` is put before the path; without it the path
-    alone is returned. None when the app's URLs are not mounted.
-    """
-    try:
-        path = reverse("django_async_reports:report-download", kwargs={"pk": report.pk})
-    except NoReverseMatch:
-        return None
-    base = report_settings.BASE_URL
-    return f"{base.rstrip('/')}{path}" if base else path
-
-
-@dataclass
-class ReportFile:
-    """What a completed report's mail carries: the file, or why it does not."""
-
-    name: str
-    size: int | None
-    content: bytes | None = None
-    mimetype: str = "application/octet-stream"
-    too_large: bool = False
-    error: str = ""  # why the file could not be attached, for the reader
-
-    @property
-    def attached(self) -> bool:
-        return self.content is not None
-
-
-def report_file(report: Report) -> ReportFile:
-    """Read a completed report's file for attaching, unless it is too large or unreadable.
-
-    The content is checked against the checksum recorded at completion: a
-    truncated or replaced file is linked, not attached.
-    """
-    name = download_filename(report)
-    size = report.result_data.get("file_size")
-    limit = int(report_settings.EMAIL_ATTACHMENT_MAX_BYTES or 0)
-    file = ReportFile(name=name, size=size if isinstance(size, int) else None)
-    guessed, encoding = mimetypes.guess_type(name)
-    # A compressed report is attached as the .gz file it is, not as its content.
-    file.mimetype = (
-        "application/gzip" if encoding == "gzip" else guessed or "application/octet-stream"
-    )
-    if not report.result_file:
-        file.error = "the report has no stored file"
-        return file
-    if file.size is not None and file.size > limit:
-        file.too_large = True
-        return file
-    try:
-        with report_storage.open(report.result_file.name, "rb") as fh:
-            content = fh.read(limit + 1)
-    except Exception:
-        logger.warning(
-            "Could not read the file of report %s to attach it; linking it instead.",
-            report.pk,
-            exc_info=True,
-        )
-        file.error = "the file could not be read"
-        return file
-    if len(content) > limit:
-        file.too_large = True
-        return file
-    checksum = report.result_data.get("checksum")
-    if checksum and checksum != f"sha256:{hashlib.sha256(content).hexdigest()}":
-        logger.error("The file of report %s does not match its checksum.", report.pk)
-        file.error = "the stored file does not match its recorded checksum"
-        return file
-    file.size = len(content)
-    file.content = content
-    return file
-
-
-def file_link(report: Report, file: ReportFile) -> tuple[str | None, datetime | None]:
-    """A presigned URL of a file too large to attach, and the time it stops working.
-
-    ``(None, None)`` unless ``EMAIL_LINK_EXPIRES`` is set, the file is too large
-    (an unreadable or tampered file gets no link) and the storage signs its URLs
-    (see :func:`~django_async_reports.downloads.signed_url`). The lifetime is cut
-    to the report's ``expires_at``, so the link never outlives the report's
-    retention; an expired report gets none. The URL is a bearer credential:
-    nothing here logs it.
-    """
-    setting = report_settings.EMAIL_LINK_EXPIRES
-    if setting is None or not file.too_large:
-        return None, None
-    now = timezone.now()  # before signing: the URL is valid at least until now + lifetime
-    try:
-        lifetime = int(setting)  # a value E017 refuses must not cost the mail its report
-        if report.expires_at is not None:
-            lifetime = min(lifetime, int((report.expires_at - now).total_seconds()))
-        if lifetime <= 0:
-            return None, None
-        url = signed_url(report, lifetime)
-    except Exception:
-        logger.warning(
-            "Could not presign the file of report %s; its e-mail links the endpoint only.",
-            report.pk,
-            exc_info=True,
-        )
-        return None, None
-    if url is None:
-        return None, None
-    return url, now + timedelta(seconds=lifetime)
 
 
 # -- rendering and sending -----------------------------------------------------------
@@ -284,7 +165,7 @@ def send_report_email(report: Report) -> int:
     return 0
 
 
-def deliver_requester_email(report: Report) -> None:
+def deliver_to_requester(report: Report) -> None:
     """The ad-hoc report's e-mail, as :func:`~django_async_reports.delivery.deliver` sends it.
 
     A transient error (connection, SMTP 4xx) propagates so the notification
@@ -319,31 +200,54 @@ def schedule_recipients(schedule: ReportSchedule) -> list[str]:
     return recipients
 
 
+# -- the execution's email_status ------------------------------------------------------
+def _move(execution: ScheduleExecution, from_: Sequence[str], to: str) -> bool:
+    """Move the execution's e-mail from one of ``from_`` to ``to``, if it still is there."""
+    moved = ScheduleExecution.objects.claim_channel("email", pk=execution.pk, from_=from_, to=to)
+    if moved:
+        execution.email_status = to
+    return moved
+
+
 def _claim(execution: ScheduleExecution, status: str) -> bool:
     """Move the execution's e-mail from pending / not requested to ``status``, once."""
-    return bool(
-        ScheduleExecution.objects.filter(pk=execution.pk, email_status__in=CLAIMABLE).update(
-            email_status=status
-        )
-    )
+    return _move(execution, ScheduleExecution.CLAIMABLE_DELIVERY, status)
 
 
 def _finish(execution: ScheduleExecution, status: str) -> None:
-    ScheduleExecution.objects.filter(pk=execution.pk, email_status=SENDING).update(
-        email_status=status
-    )
+    """Settle (or give back) the e-mail this attempt claimed: ``sending`` -> ``status``."""
+    ScheduleExecution.objects.claim_channel("email", pk=execution.pk, from_=(SENDING,), to=status)
     execution.email_status = status
 
 
-def skip_schedule_email(execution: ScheduleExecution) -> bool:
+def skip(execution: ScheduleExecution) -> bool:
     """Record that the execution's e-mail was skipped (an empty report); False if settled."""
-    if _claim(execution, SKIPPED):
-        execution.email_status = SKIPPED
-        return True
-    return False
+    return _claim(execution, SKIPPED)
 
 
-def deliver_schedule_email(report: Report, execution: ScheduleExecution) -> str | None:
+def skip_cancelled(execution: ScheduleExecution) -> bool:
+    """A cancelled run mails nobody: its pending e-mail becomes ``skipped``."""
+    return _move(execution, (PENDING,), SKIPPED)
+
+
+def abandon(report: Report) -> bool:
+    """The notification step gave up (its retries are spent): settle what is still pending.
+
+    A scheduled report's e-mail left ``pending`` (or ``sending``) by transient
+    errors becomes ``failed``, so the execution's history never shows an
+    e-mail "pending" that nothing will send.
+    """
+    return ScheduleExecution.objects.claim_channel(
+        "email", report=report, from_=ScheduleExecution.UNSETTLED_DELIVERY, to=FAILED
+    )
+
+
+def abandon_execution_failure(execution: ScheduleExecution) -> bool:
+    """The failure e-mail of a run without a report could not be sent: record it ``failed``."""
+    return _move(execution, ScheduleExecution.UNSETTLED_DELIVERY, FAILED)
+
+
+def deliver_scheduled(report: Report, execution: ScheduleExecution) -> str | None:
     """E-mail a scheduled run: the report to the recipients, a failure to the owner.
 
     At most once per execution: ``email_status`` is claimed (pending / not
@@ -382,14 +286,14 @@ def deliver_schedule_email(report: Report, execution: ScheduleExecution) -> str 
     return None
 
 
-def deliver_execution_failure_email(execution: ScheduleExecution) -> str | None:
+def deliver_execution_failure(execution: ScheduleExecution) -> str | None:
     """E-mail the owner that a scheduled run failed before its report existed.
 
     The run's parameters no longer validated, its generator was removed, its
     report could not be requested or its stored timing is invalid: the
     execution is ``failed`` without a report, and ``execution.error`` says
     why. Same template (``schedule_failed``, with ``report`` None) and the same
-    at-most-once claim on ``email_status`` as :func:`deliver_schedule_email`;
+    at-most-once claim on ``email_status`` as :func:`deliver_scheduled`;
     a transient error gives the claim back and is raised for a retry.
     """
     if execution.status != ScheduleExecution.Status.FAILED or execution.report_id is not None:
@@ -435,7 +339,7 @@ def _deliver_once(
     """
     schedule = execution.schedule
     if not recipients:
-        return SKIPPED if skip_schedule_email(execution) else None
+        return SKIPPED if skip(execution) else None
     if not _claim(execution, SENDING):
         return None  # sent, sending or settled by an earlier (or concurrent) attempt
     tz = _schedule_tz(schedule)
@@ -445,10 +349,7 @@ def _deliver_once(
             send(name, context, recipients, file=file)
     except Exception as exc:
         if is_transient(exc):
-            ScheduleExecution.objects.filter(pk=execution.pk, email_status=SENDING).update(
-                email_status=PENDING
-            )
-            execution.email_status = PENDING
+            _finish(execution, PENDING)  # the claim given back, for the retry
             raise
         logger.exception(
             "Could not e-mail execution %s of schedule %s; not retrying.",
@@ -459,36 +360,3 @@ def _deliver_once(
         return FAILED
     _finish(execution, SENT)
     return SENT
-
-
-def skip_cancelled_email(execution: ScheduleExecution) -> bool:
-    """A cancelled run mails nobody: its pending e-mail becomes ``skipped``."""
-    updated = ScheduleExecution.objects.filter(pk=execution.pk, email_status=PENDING).update(
-        email_status=SKIPPED
-    )
-    if updated:
-        execution.email_status = SKIPPED
-    return bool(updated)
-
-
-def abandon_schedule_email(report: Report) -> bool:
-    """Mark a scheduled report's pending or stuck e-mail failed: the retries are spent.
-
-    For the notification task to call when it gives up, so an execution never
-    shows an e-mail "pending" that nothing will send.
-    """
-    return bool(
-        ScheduleExecution.objects.filter(
-            Q(email_status=PENDING) | Q(email_status=SENDING), report=report
-        ).update(email_status=FAILED)
-    )
-
-
-def abandon_execution_email(execution: ScheduleExecution) -> bool:
-    """As :func:`abandon_schedule_email`, for an execution without a report."""
-    updated = ScheduleExecution.objects.filter(
-        Q(email_status=PENDING) | Q(email_status=SENDING), pk=execution.pk
-    ).update(email_status=FAILED)
-    if updated:
-        execution.email_status = FAILED
-    return bool(updated)

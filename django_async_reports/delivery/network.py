@@ -96,13 +96,6 @@ class WebhookTarget:
     port: int
     path: str  # path and query, never empty
 
-    @property
-    def host_header(self) -> str:
-        """The ``Host`` header: the URL's host, with the port when it is not the default."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        default = 443 if self.scheme == "https" else 80
-        return host if self.port == default else f"{host}:{self.port}"
-
 
 def allowed_networks() -> list[IPNetwork]:
     """``WEBHOOK_ALLOWED_NETWORKS`` parsed; a bad entry is a configuration error."""

@@ -18,24 +18,20 @@ attempt per run: ``WEBHOOK_MAX_ATTEMPTS`` attempts at most,
 ``WEBHOOK_RETRY_BACKOFF`` seconds before the first retry, doubled each time.
 Every attempt is a :class:`~django_async_reports.models.WebhookDelivery` row.
 A 2xx answer is a success; 408, 429, 5xx, timeouts and connection errors are
-retried; redirects (not followed) and other answers fail for good. The target
-is checked (:mod:`.network`) on the addresses resolved at send time, and the
-connection is made to one of those very addresses.
+retried; redirects (not followed) and other answers fail for good (the POST
+and that verdict are :mod:`.http`'s). A scheduled report's webhook is claimed on its
+execution's ``webhook_status``, like its e-mail on ``email_status``
+(:meth:`~django_async_reports.models.ScheduleExecutionQuerySet.claim_channel`).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hashlib
 import hmac
-import http.client
 import json
 import logging
-import socket
-import ssl
-import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass
@@ -50,21 +46,22 @@ from django.utils.crypto import salted_hmac
 
 from .. import __version__, routing
 from ..conf import report_settings
+from ..downloads import download_url
 from ..exceptions import MAX_ERROR_LENGTH
 from ..models import Report, ScheduleExecution, WebhookDelivery
-from .email import download_url
-from .network import (
-    WebhookHostUnresolved,
-    WebhookTarget,
-    WebhookURLRefused,
-    parse_webhook_url,
-    resolve_target,
-)
+from .http import HTTPResult, send
 
 logger = logging.getLogger(__name__)
 
 Delivery = ScheduleExecution.Delivery
 Status = Report.Status
+# The outcomes as plain strings (django-stubs types TextChoices members as tuples).
+SENT, SKIPPED, FAILED = str(Delivery.SENT), str(Delivery.SKIPPED), str(Delivery.FAILED)
+SENDING, PENDING = str(Delivery.SENDING), str(Delivery.PENDING)
+# Where an attempt's outcome may still be recorded: a success over anything else, ...
+NOT_SENT = tuple(str(value) for value in Delivery.values if value != SENT)
+# ... a failure (or a skip) only over a webhook not settled yet.
+UNSENT = (*ScheduleExecution.CLAIMABLE_DELIVERY, SENDING)
 
 EVENTS = {
     str(Status.COMPLETED): "report.completed",
@@ -72,7 +69,6 @@ EVENTS = {
     str(Status.CANCELLED): "report.cancelled",
 }
 USER_AGENT = f"django-async-reports-webhooks/{__version__}"
-MAX_RESPONSE_BYTES = 2048  # read (and record) no more of an answer
 # Retry-After is honoured up to this many seconds.
 MAX_RETRY_AFTER = 3600
 _MESSAGE_NAMESPACE = uuid.UUID("5f0d3c9e-4a53-4b0c-9d1e-2a6b1f3c8e71")
@@ -211,15 +207,34 @@ def execution_for(report: Report) -> ScheduleExecution | None:
     )
 
 
+# -- the execution's webhook_status -----------------------------------------------------
+def _move(execution: ScheduleExecution, from_: tuple[str, ...], to: str) -> bool:
+    return ScheduleExecution.objects.claim_channel("webhook", pk=execution.pk, from_=from_, to=to)
+
+
+def _settle(execution: ScheduleExecution | None, outcome: str) -> None:
+    """Record an attempt's outcome: ``sent`` whatever came before, or failed / skipped once."""
+    if execution is None:
+        return
+    if outcome == "sent":
+        _move(execution, NOT_SENT, SENT)
+    elif outcome in ("failed", "skipped"):
+        _move(execution, UNSENT, FAILED if outcome == "failed" else SKIPPED)
+
+
+def give_up(report_id: Any) -> None:
+    """Mark a scheduled report's webhook failed after the task itself kept failing."""
+    ScheduleExecution.objects.claim_channel(
+        "webhook", report_id=report_id, from_=ScheduleExecution.UNSETTLED_DELIVERY, to=FAILED
+    )
+
+
 # -- enqueueing (called by deliver) ---------------------------------------------------
 def skip(execution: ScheduleExecution) -> bool:
     """Record that the execution's webhook was skipped (an empty report); False if settled."""
     if not execution.schedule.webhook_url:
         return False
-    updated = ScheduleExecution.objects.filter(
-        pk=execution.pk, webhook_status__in=(Delivery.NOT_REQUESTED, Delivery.PENDING)
-    ).update(webhook_status=Delivery.SKIPPED)
-    return bool(updated)
+    return _move(execution, ScheduleExecution.CLAIMABLE_DELIVERY, SKIPPED)
 
 
 def enqueue(report: Report, execution: ScheduleExecution | None = None) -> str | None:
@@ -234,15 +249,12 @@ def enqueue(report: Report, execution: ScheduleExecution | None = None) -> str |
     event = event_for(report)
     if event is None or endpoint_for(report, execution) is None:
         return None
-    if execution is not None:
-        claimed = ScheduleExecution.objects.filter(
-            pk=execution.pk, webhook_status__in=(Delivery.NOT_REQUESTED, Delivery.PENDING)
-        ).update(webhook_status=Delivery.SENDING)
-        if not claimed:
-            return None
+    claimable = ScheduleExecution.CLAIMABLE_DELIVERY
+    if execution is not None and not _move(execution, claimable, SENDING):
+        return None
     message_id = message_id_for(report, event)
 
-    def send() -> None:
+    def publish() -> None:
         try:
             routing.send_task(
                 routing.DELIVER_WEBHOOK,
@@ -251,129 +263,11 @@ def enqueue(report: Report, execution: ScheduleExecution | None = None) -> str |
             )
         except Exception:
             if execution is not None:
-                ScheduleExecution.objects.filter(
-                    pk=execution.pk, webhook_status=Delivery.SENDING
-                ).update(webhook_status=Delivery.PENDING)
+                _move(execution, (SENDING,), PENDING)  # the claim given back
             raise
 
-    transaction.on_commit(send)
+    transaction.on_commit(publish)
     return message_id
-
-
-# -- HTTP ------------------------------------------------------------------------------
-@dataclass
-class HTTPResult:
-    status: int
-    reason: str
-    body: bytes
-    retry_after: int | None = None
-
-
-class _PinnedHTTPConnection(http.client.HTTPConnection):
-    """Connects to a given address while the Host header names the URL's host."""
-
-    def __init__(self, host: str, port: int, *, address: str, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout)
-        self.address = address
-
-    def connect(self) -> None:
-        self.sock = socket.create_connection((self.address, self.port), self.timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    """As :class:`_PinnedHTTPConnection`, with TLS verified for the URL's host name."""
-
-    def __init__(
-        self, host: str, port: int, *, address: str, timeout: float, context: ssl.SSLContext
-    ) -> None:
-        super().__init__(host, port, timeout=timeout, context=context)
-        self.address = address
-        self.tls_context = context
-
-    def connect(self) -> None:
-        sock = socket.create_connection((self.address, self.port), self.timeout)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock = self.tls_context.wrap_socket(sock, server_hostname=self.host)
-
-
-def post(target: WebhookTarget, body: bytes, headers: dict[str, str], timeout: float) -> HTTPResult:
-    """POST ``body`` to ``target`` without following redirects, within ``timeout`` seconds.
-
-    The host is resolved and every address checked now (raising
-    :class:`WebhookURLRefused`); the connection goes to a checked address, so
-    a second, different DNS answer cannot be used. ``timeout`` bounds the
-    whole exchange, not each read: a server that trickles bytes is cut off.
-    """
-    addresses = resolve_target(target)
-    started = time.monotonic()
-
-    def remaining() -> float:
-        left = timeout - (time.monotonic() - started)
-        if left <= 0:
-            raise TimeoutError(f"no answer within {timeout:g}s")
-        return left
-
-    conn: http.client.HTTPConnection | None = None
-    last_error: OSError | None = None
-    for _family, address in addresses:
-        if target.scheme == "https":
-            candidate: http.client.HTTPConnection = _PinnedHTTPSConnection(
-                target.host,
-                target.port,
-                address=address,
-                timeout=remaining(),
-                context=ssl.create_default_context(),
-            )
-        else:
-            candidate = _PinnedHTTPConnection(
-                target.host, target.port, address=address, timeout=remaining()
-            )
-        try:
-            candidate.connect()
-        except OSError as exc:
-            candidate.close()
-            last_error = exc
-            continue
-        conn = candidate
-        break
-    if conn is None:
-        assert last_error is not None
-        raise last_error
-
-    expired = threading.Event()
-    active = conn
-
-    def cut_off() -> None:
-        expired.set()
-        sock = active.sock
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-    watchdog: threading.Timer | None = None
-    try:
-        watchdog = threading.Timer(remaining(), cut_off)
-        watchdog.daemon = True
-        watchdog.start()
-        conn.request("POST", target.path, body=body, headers=headers)
-        response = conn.getresponse()
-        data = response.read(MAX_RESPONSE_BYTES)
-        retry_after = response.getheader("Retry-After")
-        return HTTPResult(
-            status=response.status,
-            reason=response.reason,
-            body=data,
-            retry_after=int(retry_after) if retry_after and retry_after.isdigit() else None,
-        )
-    except (OSError, http.client.HTTPException) as exc:
-        if expired.is_set():
-            raise TimeoutError(f"no answer within {timeout:g}s") from exc
-        raise
-    finally:
-        if watchdog is not None:
-            watchdog.cancel()
-        conn.close()
 
 
 # -- one attempt (the task's body) -------------------------------------------------
@@ -427,32 +321,6 @@ def _claim_attempt(
         )
 
 
-def _classify(result: HTTPResult) -> tuple[str, str]:
-    """("sent" | "retry" | "failed", error text) for an HTTP answer."""
-    status = result.status
-    if 200 <= status < 300:
-        return "sent", ""
-    snippet = result.body[:500].decode("utf-8", "replace").strip()
-    error = f"HTTP {status} {result.reason}".strip() + (f": {snippet}" if snippet else "")
-    if 300 <= status < 400:
-        return "failed", f"{error} (redirects are not followed)"
-    if status in (408, 429) or status >= 500:
-        return "retry", error
-    return "failed", error
-
-
-def _set_webhook_status(execution: ScheduleExecution | None, outcome: str) -> None:
-    if execution is None:
-        return
-    executions = ScheduleExecution.objects.filter(pk=execution.pk)
-    if outcome == "sent":
-        executions.exclude(webhook_status=Delivery.SENT).update(webhook_status=Delivery.SENT)
-    elif outcome in ("failed", "skipped"):
-        executions.filter(
-            webhook_status__in=(Delivery.SENDING, Delivery.PENDING, Delivery.NOT_REQUESTED)
-        ).update(webhook_status=Delivery.FAILED if outcome == "failed" else Delivery.SKIPPED)
-
-
 def attempt_delivery(
     report_id: Any, event: str, message_id: str, attempt: int, *, redelivered: bool = False
 ) -> AttemptOutcome:
@@ -467,7 +335,7 @@ def attempt_delivery(
     execution = execution_for(report)
     endpoint = endpoint_for(report, execution)
     if endpoint is None:
-        _set_webhook_status(execution, "skipped")
+        _settle(execution, "skipped")
         return AttemptOutcome("skipped", attempt, error="no webhook URL is set any more")
     record = _claim_attempt(
         report, execution, event, endpoint.url, message_id, attempt, redelivered=redelivered
@@ -487,21 +355,12 @@ def attempt_delivery(
     started = time.monotonic()
     result: HTTPResult | None = None
     try:
-        target = parse_webhook_url(endpoint.url)
-        result = post(target, body, headers, float(report_settings.WEBHOOK_TIMEOUT))
-    except WebhookHostUnresolved as exc:
-        outcome, error = "retry", str(exc)  # DNS may answer next time
-    except WebhookURLRefused as exc:
-        outcome, error = "failed", f"Refused: {exc}"
-    except TimeoutError as exc:
-        outcome, error = "retry", f"Timeout: {exc}"
-    except (OSError, http.client.HTTPException) as exc:
-        outcome, error = "retry", f"{type(exc).__name__}: {exc}"
+        outcome, error, result = send(
+            endpoint.url, body, headers, float(report_settings.WEBHOOK_TIMEOUT)
+        )
     except Exception as exc:  # record the attempt whatever happened
         logger.exception("Webhook %s attempt %s raised", message_id, attempt)
         outcome, error = "retry", f"{type(exc).__name__}: {exc}"
-    else:
-        outcome, error = _classify(result)
     duration_ms = int((time.monotonic() - started) * 1000)
 
     retry_in: float | None = None
@@ -519,7 +378,7 @@ def attempt_delivery(
         error=error[:MAX_ERROR_LENGTH],
         duration_ms=duration_ms,
     )
-    _set_webhook_status(execution, outcome)
+    _settle(execution, outcome)
     log = {"sent": logger.info, "retry": logger.warning}.get(outcome, logger.error)
     log(
         "Webhook %s (%s of report %s) attempt %s to %s: %s%s",
@@ -538,11 +397,3 @@ def attempt_delivery(
         error=error,
         retry_in=retry_in,
     )
-
-
-def give_up(report_id: Any) -> None:
-    """Mark a scheduled report's webhook failed after the task itself kept failing."""
-    ScheduleExecution.objects.filter(
-        report_id=report_id,
-        webhook_status__in=(Delivery.SENDING, Delivery.PENDING),
-    ).update(webhook_status=Delivery.FAILED)
