@@ -28,6 +28,18 @@ class ReportQuerySet(models.QuerySet["Report"]):
     def finished(self) -> ReportQuerySet:
         return self.filter(status__in=Report.FINISHED_STATUSES)
 
+    def transition(self, pk: Any, from_: str | Iterable[str], **fields: Any) -> bool:
+        """Set ``fields`` on report ``pk`` only while its status is one of ``from_``.
+
+        The one way a report's state changes: a conditional ``UPDATE ... WHERE
+        status IN (...)``, so a redelivered or retried task, or a cancel racing
+        a worker, never moves a report from a state it has already left.
+        ``updated_at`` is set too. True when the row changed.
+        """
+        statuses = [from_] if isinstance(from_, str) else list(from_)
+        fields.setdefault("updated_at", timezone.now())
+        return bool(self.filter(pk=pk, status__in=statuses).update(**fields))
+
 
 class Report(models.Model):
     """A report requested by a user and built by a Celery worker.

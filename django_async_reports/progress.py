@@ -18,6 +18,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from .conf import report_settings
+from .models import Report
 
 
 def cache_key(report_id: Any) -> str:
@@ -109,16 +110,15 @@ class ProgressTracker:
 
     def publish(self, percent: int, message: str) -> bool:
         """Write progress now; False when the report is no longer processing."""
-        from .models import Report
-
         now = self._clock()
         self._last_write = self._last_check = now
         self._last_progress = max(self._last_progress, percent)
         self._last_message = message
-        updated = Report.objects.filter(pk=self.report_id, status=Report.Status.PROCESSING).update(
+        updated = Report.objects.transition(
+            self.report_id,
+            Report.Status.PROCESSING,
             progress=Greatest("progress", percent),
             progress_message=message[:255],
-            updated_at=timezone.now(),
         )
         if not updated:
             return False
@@ -130,6 +130,4 @@ class ProgressTracker:
         return True
 
     def still_processing(self) -> bool:
-        from .models import Report
-
         return Report.objects.filter(pk=self.report_id, status=Report.Status.PROCESSING).exists()

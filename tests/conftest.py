@@ -57,7 +57,7 @@ def other_client(other_user):
 def captured_dispatches(monkeypatch):
     """Record dispatches instead of sending them: for unit tests of one function."""
     sent = []
-    monkeypatch.setattr("django_async_reports.services.dispatch", sent.append)
+    monkeypatch.setattr("django_async_reports.services.publishing.dispatch", sent.append)
     return sent
 
 

@@ -535,7 +535,7 @@ class TestRunWithoutReport:
         def refuse(report):
             raise OperationalError("Connection refused")
 
-        monkeypatch.setattr("django_async_reports.services.dispatch", refuse)
+        monkeypatch.setattr("django_async_reports.services.publishing.dispatch", refuse)
         due_schedule(owner)
         with django_capture_on_commit_callbacks(execute=True):
             [execution] = schedules.tick(now=T_RUN)

@@ -15,8 +15,9 @@ import pytest
 from django.conf import settings
 from django.core.files.base import ContentFile
 
-from django_async_reports import postprocess, services
+from django_async_reports import services
 from django_async_reports.models import Report
+from django_async_reports.services import files as postprocess
 from django_async_reports.storage import report_storage
 from tests.conftest import close_streamed_file
 from tests.factories import ReportFactory

@@ -446,7 +446,7 @@ class TestNeverReused:
 # -- concurrency -------------------------------------------------------------------------
 @pytest.mark.django_db(transaction=True)
 def test_identical_requests_at_the_same_moment_share_one_report(monkeypatch):
-    monkeypatch.setattr(services, "dispatch", lambda report: None)
+    monkeypatch.setattr(services.publishing, "dispatch", lambda report: None)
     owner = UserFactory(username="reuse-race")
     count = 4
     barrier = threading.Barrier(count)
@@ -480,7 +480,7 @@ def test_identical_requests_at_the_same_moment_share_one_report(monkeypatch):
 
 @pytest.mark.django_db(transaction=True)
 def test_two_identical_requests_in_two_threads(monkeypatch):
-    monkeypatch.setattr(services, "dispatch", lambda report: None)
+    monkeypatch.setattr(services.publishing, "dispatch", lambda report: None)
     owner = UserFactory(username="reuse-pair")
     for round_ in range(5):  # several rounds: the race is won by either thread
         barrier = threading.Barrier(2)
@@ -695,13 +695,13 @@ class TestJoinerPriority:
         self, auth_client, post, monkeypatch, caplog
     ):
         sent = []
-        monkeypatch.setattr("django_async_reports.services.dispatch", sent.append)
+        monkeypatch.setattr("django_async_reports.services.publishing.dispatch", sent.append)
         first = post(auth_client, {**NUMBERS, "priority": "low"}).json()
 
         def refuse(report):
             raise ConnectionRefusedError("broker down")
 
-        monkeypatch.setattr("django_async_reports.services.dispatch", refuse)
+        monkeypatch.setattr("django_async_reports.services.publishing.dispatch", refuse)
         response = post(auth_client, {**NUMBERS, "priority": "urgent"})
 
         assert response.status_code == 200

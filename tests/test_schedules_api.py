@@ -792,7 +792,7 @@ class TestRunNow:
         def refuse(report):
             raise ConnectionError("broker down")
 
-        monkeypatch.setattr("django_async_reports.services.dispatch", refuse)
+        monkeypatch.setattr("django_async_reports.services.publishing.dispatch", refuse)
 
         response = auth_client.post(detail(schedule, "run-now"))
 

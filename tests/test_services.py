@@ -332,7 +332,7 @@ class TestDispatchFailure:
         def refuse(report):
             raise OperationalError("[Errno 111] Connection refused")
 
-        monkeypatch.setattr("django_async_reports.services.dispatch", refuse)
+        monkeypatch.setattr("django_async_reports.services.publishing.dispatch", refuse)
         with pytest.raises(ReportDispatchError, match="could not be queued"):
             services.request_report(user=user, report_type="numbers")
         report = Report.objects.get()
@@ -345,7 +345,7 @@ class TestDispatchFailure:
         def refuse(report):
             raise OperationalError("Connection refused")
 
-        monkeypatch.setattr("django_async_reports.services.dispatch", refuse)
+        monkeypatch.setattr("django_async_reports.services.publishing.dispatch", refuse)
         response = auth_client.post("/api/v1/reports/", {"report_type": "numbers"}, format="json")
         assert response.status_code == 503
         assert response["Retry-After"] == "30"
@@ -368,7 +368,9 @@ def test_a_raising_signal_receiver_does_not_block_the_email(user, db):
 
 def test_failed_email_is_queued_for_retry_without_hiding_the_failure(user, db, monkeypatch):
     queued = []
-    monkeypatch.setattr("django_async_reports.services._queue_notification", queued.append)
+    monkeypatch.setattr(
+        "django_async_reports.services.publishing.queue_notification", queued.append
+    )
 
     def smtp_down(report):
         raise ConnectionRefusedError("smtp down")
@@ -402,7 +404,7 @@ def test_broker_and_smtp_down_together_still_raise_dispatch_error(user, monkeypa
     def smtp_down(report):
         raise ConnectionRefusedError("smtp down")
 
-    monkeypatch.setattr("django_async_reports.services.dispatch", refuse)
+    monkeypatch.setattr("django_async_reports.services.publishing.dispatch", refuse)
     monkeypatch.setattr("celery.app.task.Task.apply_async", refuse)
     monkeypatch.setattr("django_async_reports.delivery.email.send_report_email", smtp_down)
     with pytest.raises(ReportDispatchError):

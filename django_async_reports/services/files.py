@@ -1,16 +1,17 @@
-"""The post-processing step's file work: gzip, checksum and size, in constant memory.
+"""Work on a report's stored files: gzip, checksum and size in constant memory; deletes.
 
-The generation step stores the writer's file as it is; this step, a task of
-its own in the chain, reads it back from storage, compresses it when the
-report asked for ``compress``, and measures what is finally stored. Being
-separate, it is retried on its own: an upload that fails never costs a
-second generation of a million rows.
+The generation step stores the writer's file as it is; the post-processing
+step, a task of its own in the chain, reads it back from storage, compresses
+it when the report asked for ``compress``, and measures what is finally
+stored. Being separate, it is retried on its own: an upload that fails never
+costs a second generation of a million rows.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import logging
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,11 @@ from typing import IO
 
 from django.core.files import File
 from django.core.files.storage import Storage
+
+from ..models import Report
+from ..storage import delete_report_files, report_storage
+
+logger = logging.getLogger(__name__)
 
 BLOCK_SIZE = 1024 * 1024
 #: zlib level 6: most of level 9's ratio on CSV at about twice its speed.
@@ -90,3 +96,23 @@ def compress(storage: Storage, name: str) -> StoredFile:
 def _same_file(storage: Storage, name: str, size: int, checksum: str) -> bool:
     measured = measure(storage, name)
     return (measured.size, measured.checksum) == (size, checksum)
+
+
+def discard_files(report: Report) -> None:
+    """Delete a report's file and whatever else its own folder holds (a step killed
+    mid-way may have left an upload the row does not point at)."""
+    delete_file(report.result_file.name)
+    try:
+        delete_report_files(report.user_id, report.pk)
+    except Exception:  # as for one file: it must not stop a cancel or a failure
+        logger.warning("Could not clean the folder of report %s", report.pk, exc_info=True)
+
+
+def delete_file(name: str | None) -> None:
+    """Delete one stored file; a failure is logged, never raised."""
+    if not name:
+        return
+    try:
+        report_storage.delete(name)
+    except Exception:  # a missing file must not stop a cancel or a failure
+        logger.warning("Could not delete report file %s", name, exc_info=True)

@@ -1,0 +1,74 @@
+"""Telling the world a report ended: its schedule's execution, e-mail, webhook, signals."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.utils import timezone
+
+from .. import signals
+from ..delivery import deliver
+from ..models import Report
+
+logger = logging.getLogger(__name__)
+
+Status = Report.Status
+
+
+def record_outcome(report: Report) -> None:
+    """Record a scheduled report's outcome on its execution (nothing for ad-hoc reports)."""
+    from ..schedules import record_report_outcome
+
+    record_report_outcome(report)
+
+
+def notify(report: Report) -> bool:
+    """Record a schedule's outcome, deliver (e-mail, webhook), send the signal, once.
+
+    The ``notified_at`` column is claimed with a conditional update first, so a
+    retried or redelivered notification step never notifies twice. Cancelled
+    reports are delivered too (a webhook, no e-mail); their signal,
+    ``report_cancelled``, was sent by ``cancel_report``.
+    """
+    if report.status not in Report.FINISHED_STATUSES:
+        return False
+    record_outcome(report)
+    claimed = Report.objects.filter(pk=report.pk, notified_at__isnull=True).update(
+        notified_at=timezone.now()
+    )
+    if not claimed:
+        return False
+    try:
+        deliver(report)
+    except Exception:
+        # Give the claim back so a retry of the step can deliver it.
+        Report.objects.filter(pk=report.pk).update(notified_at=None)
+        raise
+    # Receivers run once, after the e-mail went out; one that raises is logged
+    # and never keeps the others (or a retry) from running.
+    if report.status == Status.COMPLETED:
+        responses = signals.report_completed.send_robust(sender=Report, report=report)
+    elif report.status == Status.CANCELLED:
+        responses = []
+    else:
+        responses = signals.report_failed.send_robust(
+            sender=Report, report=report, error=report.error_message
+        )
+    for receiver, response in responses:
+        if isinstance(response, Exception):
+            logger.error(
+                "Receiver %r of the report signal raised for report %s",
+                receiver,
+                report.pk,
+                exc_info=response,
+            )
+    return True
+
+
+def notify_report(report_id: Any) -> bool:
+    """Third chain step: notify about a finished report."""
+    report = Report.objects.select_related("user").filter(pk=report_id).first()
+    if report is None:
+        return False
+    return notify(report)
