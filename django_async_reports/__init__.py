@@ -6,9 +6,9 @@ any installed app and decorate it with :func:`register`.
 
 from __future__ import annotations
 
+from ._version import __version__
 from .charts import Chart
 from .generators import ReportGenerator
 from .registry import register, registry
 
-__all__ = ["Chart", "ReportGenerator", "register", "registry"]
-__version__ = "0.1.0.dev0"
+__all__ = ["Chart", "ReportGenerator", "__version__", "register", "registry"]

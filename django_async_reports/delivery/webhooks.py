@@ -44,7 +44,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils.crypto import salted_hmac
 
-from .. import __version__, routing
+from .. import routing
+from .._version import __version__
 from ..conf import report_settings
 from ..downloads import download_url
 from ..exceptions import MAX_ERROR_LENGTH
