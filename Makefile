@@ -18,6 +18,7 @@ lint:
 	$(BIN)/ruff check django_async_reports tests example_project
 	$(BIN)/ruff format --check django_async_reports tests example_project
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 tox:
 	$(BIN)/python -m pip install --quiet "tox>=4.2"
