@@ -10,6 +10,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from tests.factories import UserFactory
+from tests.loopback_servers import SMTPServer, WebhookReceiver
 from tests.s3_server import create_private_bucket, delete_bucket, s3_server
 
 
@@ -87,3 +88,52 @@ def s3_bucket(s3_endpoint):
     bucket = create_private_bucket(s3_endpoint)
     yield bucket
     delete_bucket(s3_endpoint, bucket)
+
+
+@pytest.fixture
+def s3_reports(settings, s3_endpoint, s3_bucket):
+    """Report files go to the moto bucket; returns the bucket."""
+    from tests.s3_server import use_s3
+
+    use_s3(settings, s3_endpoint, s3_bucket)
+    return s3_bucket
+
+
+# -- loopback servers -------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def smtp_server():
+    """A real aiosmtpd server on loopback, one per test module using it."""
+    server = SMTPServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp(smtp_server, settings):
+    """The aiosmtpd server, empty, with Django's SMTP backend pointed at it."""
+    smtp_server.clear()
+    for name, value in smtp_server.django_settings().items():
+        setattr(settings, name, value)
+    return smtp_server
+
+
+@pytest.fixture(scope="module")
+def receiver_server():
+    """A webhook receiver (HTTP server) on loopback, one per test module using it."""
+    server = WebhookReceiver().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def receiver(receiver_server):
+    """The webhook receiver, with nothing received yet."""
+    receiver_server.clear()
+    return receiver_server
+
+
+# -- users -------------------------------------------------------------------------------
+@pytest.fixture
+def owner(db):
+    """The owner of the schedules of the delivery tests, with an e-mail address."""
+    return UserFactory(username="olivia", email="olivia@example.com")

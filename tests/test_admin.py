@@ -6,7 +6,6 @@ import pytest
 from django.contrib import admin
 from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.contrib.auth.models import Permission
-from django.contrib.messages import get_messages
 from django.core.files.base import ContentFile
 from django.urls import reverse
 from django.utils.html import escape
@@ -16,6 +15,7 @@ from django_async_reports.models import Report
 from django_async_reports.storage import report_storage
 from tests.conftest import close_streamed_file
 from tests.factories import ReportFactory, UserFactory
+from tests.helpers import messages_of, run_action
 
 pytestmark = pytest.mark.django_db
 
@@ -29,18 +29,6 @@ def change_url(report: Report) -> str:
 
 def download_url(report: Report) -> str:
     return reverse("admin:django_async_reports_report_download", args=[report.pk])
-
-
-def run_action(client, action: str, *reports: Report):
-    return client.post(
-        CHANGELIST,
-        {"action": action, admin.helpers.ACTION_CHECKBOX_NAME: [str(r.pk) for r in reports]},
-        follow=True,
-    )
-
-
-def messages_of(response) -> list[tuple[str, str]]:
-    return [(m.level_tag, str(m)) for m in get_messages(response.wsgi_request)]
 
 
 @pytest.fixture
@@ -313,7 +301,7 @@ def test_view_only_staff_sees_no_actions(client, user, one_of_each):
     # No change or delete permission: not one action is offered.
     assert response.context["action_form"] is None
 
-    run_action(client, "cancel_reports", one_of_each[Status.PENDING])
+    run_action(client, CHANGELIST, "cancel_reports", one_of_each[Status.PENDING])
     assert Report.objects.get(pk=one_of_each[Status.PENDING].pk).status == Status.PENDING
 
 
@@ -325,7 +313,9 @@ def test_cancel_action_cancels_active_reports_and_skips_finished_ones(
     processing = one_of_each[Status.PROCESSING]
     completed = one_of_each[Status.COMPLETED]
 
-    response = run_action(admin_client, "cancel_reports", pending, processing, completed)
+    response = run_action(
+        admin_client, CHANGELIST, "cancel_reports", pending, processing, completed
+    )
 
     assert response.status_code == 200
     statuses = dict(Report.objects.values_list("pk", "status"))
@@ -346,7 +336,11 @@ def test_cancel_action_cancels_active_reports_and_skips_finished_ones(
 
 def test_cancel_action_with_nothing_to_cancel_only_warns(admin_client, one_of_each):
     response = run_action(
-        admin_client, "cancel_reports", one_of_each[Status.FAILED], one_of_each[Status.CANCELLED]
+        admin_client,
+        CHANGELIST,
+        "cancel_reports",
+        one_of_each[Status.FAILED],
+        one_of_each[Status.CANCELLED],
     )
 
     assert [level for level, _text in messages_of(response)] == ["warning"]
@@ -363,7 +357,9 @@ def test_retry_action_requeues_failed_and_cancelled_reports(
     old_task_id = failed.celery_task_id
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = run_action(admin_client, "retry_reports", failed, cancelled, completed)
+        response = run_action(
+            admin_client, CHANGELIST, "retry_reports", failed, cancelled, completed
+        )
 
     failed.refresh_from_db()
     assert failed.status == Status.PENDING
@@ -389,6 +385,7 @@ def test_retry_action_skips_active_reports_without_dispatching(
     with django_capture_on_commit_callbacks(execute=True):
         response = run_action(
             admin_client,
+            CHANGELIST,
             "retry_reports",
             one_of_each[Status.PENDING],
             one_of_each[Status.PROCESSING],
@@ -411,7 +408,7 @@ def test_regenerate_action_creates_new_reports_for_the_requester(
     )
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = run_action(admin_client, "regenerate_reports", original)
+        response = run_action(admin_client, CHANGELIST, "regenerate_reports", original)
 
     new = Report.objects.exclude(pk=original.pk).get()
     assert new.user == user
@@ -437,7 +434,7 @@ def test_regenerate_action_skips_unknown_types_and_invalid_parameters(
     invalid = ReportFactory(user=user, title="Too many", parameters={"count": -1})
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = run_action(admin_client, "regenerate_reports", legacy, invalid)
+        response = run_action(admin_client, CHANGELIST, "regenerate_reports", legacy, invalid)
 
     assert Report.objects.count() == 2
     assert captured_dispatches == []

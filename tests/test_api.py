@@ -7,14 +7,11 @@ from django_async_reports import progress, services
 from django_async_reports.models import Report
 from tests.conftest import close_streamed_file
 from tests.factories import ReportFactory
+from tests.helpers import detail
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/reports/"
-
-
-def detail(report, action=""):
-    return f"{URL}{report.pk}/{action + '/' if action else ''}"
 
 
 def completed_report(user):

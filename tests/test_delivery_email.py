@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import datetime
 import io
 import smtplib
@@ -15,95 +14,26 @@ from django_async_reports import delivery, schedules, services, tasks
 from django_async_reports.models import Report, ReportSchedule, ScheduleExecution
 from django_async_reports.storage import report_storage
 from tests.factories import ReportFactory, UserFactory
-from tests.loopback_servers import SMTPServer, attachments, free_port, text_body
+from tests.helpers import (
+    RECIPIENTS,
+    csv_rows,
+    expected_rows,
+    make_email_schedule,
+    make_report_execution,
+    numbers_report,
+    scheduled_report,
+    set_reports,
+)
+from tests.loopback_servers import attachments, free_port, text_body
 
 pytestmark = pytest.mark.django_db
 
 Delivery = ScheduleExecution.Delivery
-RECIPIENTS = ["manager@example.com", "team@example.com"]
-
-
-@pytest.fixture(scope="module")
-def smtp_server():
-    server = SMTPServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def smtp(smtp_server, settings):
-    """The aiosmtpd server, empty, with Django's SMTP backend pointed at it."""
-    smtp_server.clear()
-    for name, value in smtp_server.django_settings().items():
-        setattr(settings, name, value)
-    return smtp_server
-
-
-def set_reports_settings(settings, **values):
-    settings.ASYNC_REPORTS = {**settings.ASYNC_REPORTS, **values}
-
-
-def run_report(report: Report) -> Report:
-    """Generate and complete ``report`` as the first two chain steps do (no notification)."""
-    claimed = services.claim_report(report.pk)
-    assert claimed is not None
-    services.generate(claimed)
-    assert services.post_process(report.pk) is not None
-    report.refresh_from_db()
-    return report
-
-
-def numbers_report(user, count=3, **kwargs) -> Report:
-    params = {"count": count, "delay": 0.0, "text": "a&b"}
-    return run_report(ReportFactory(user=user, parameters=params, **kwargs))
-
-
-def expected_rows(count):
-    return [["n", "square", "text"]] + [[str(n), str(n * n), "a&b"] for n in range(1, count + 1)]
-
-
-def make_schedule(owner, **fields) -> ReportSchedule:
-    values = {
-        "report_type": "numbers",
-        "title": "Weekly numbers",
-        "frequency": "weekly",
-        "weekday": 0,
-        "timezone": "Europe/Paris",
-        "send_email": True,
-        "email_recipients": RECIPIENTS,
-        **fields,
-    }
-    return ReportSchedule.objects.create(owner=owner, **values)
-
-
-def make_execution(schedule, report, **fields) -> ScheduleExecution:
-    values = {
-        "due_at": datetime.datetime(2025, 3, 3, 7, 0, tzinfo=datetime.timezone.utc),
-        "status": ScheduleExecution.Status.RUNNING,
-        **fields,
-    }
-    return ScheduleExecution.objects.create(schedule=schedule, report=report, **values)
-
-
-def scheduled_report(owner, *, count=3, schedule_fields=None, execution_fields=None):
-    schedule = make_schedule(owner, **(schedule_fields or {}))
-    report = numbers_report(owner, count=count, title=schedule.title)
-    execution = make_execution(schedule, report, **(execution_fields or {}))
-    return schedule, report, execution
-
-
-def csv_rows(content: bytes):
-    return list(csv.reader(io.StringIO(content.decode("utf-8"))))
 
 
 def email_status(execution) -> str:
     execution.refresh_from_db()
     return execution.email_status
-
-
-@pytest.fixture
-def owner(db):
-    return UserFactory(username="olivia", email="olivia@example.com")
 
 
 # -- scheduled reports -------------------------------------------------------------
@@ -135,7 +65,7 @@ class TestScheduledCompleted:
         assert email_status(execution) == Delivery.SENT
 
     def test_large_file_is_linked_not_attached(self, smtp, owner, settings):
-        set_reports_settings(
+        set_reports(
             settings, EMAIL_ATTACHMENT_MAX_BYTES=10, BASE_URL="https://reports.example.com/"
         )
         _schedule, report, execution = scheduled_report(owner)
@@ -155,7 +85,7 @@ class TestScheduledCompleted:
 
     def test_file_at_the_limit_is_attached(self, smtp, owner, settings):
         _schedule, report, _execution = scheduled_report(owner)
-        set_reports_settings(settings, EMAIL_ATTACHMENT_MAX_BYTES=report.result_data["file_size"])
+        set_reports(settings, EMAIL_ATTACHMENT_MAX_BYTES=report.result_data["file_size"])
 
         delivery.deliver(report)
 
@@ -224,9 +154,9 @@ class TestScheduledCompleted:
         assert email_status(execution) == Delivery.NOT_REQUESTED
 
     def test_report_send_email_does_not_mail_the_owner_of_a_scheduled_report(self, smtp, owner):
-        schedule = make_schedule(owner, send_email=False)
+        schedule = make_email_schedule(owner, send_email=False)
         report = numbers_report(owner, send_email=True)
-        make_execution(schedule, report)
+        make_report_execution(schedule, report)
         delivery.deliver(report)
         assert smtp.received == []
 
@@ -250,7 +180,7 @@ class TestScheduledCompleted:
 
 class TestScheduledFailed:
     def test_owner_is_told_with_the_error(self, smtp, owner):
-        schedule = make_schedule(
+        schedule = make_email_schedule(
             owner,
             send_email=False,  # the owner hears about failures anyway
             next_run_at=datetime.datetime(2025, 3, 10, 7, 0, tzinfo=datetime.timezone.utc),
@@ -261,7 +191,7 @@ class TestScheduledFailed:
             status="failed",
             error_message="ConnectionError: the warehouse is down",
         )
-        execution = make_execution(schedule, report)
+        execution = make_report_execution(schedule, report)
 
         delivery.deliver(report)
 
@@ -279,9 +209,9 @@ class TestScheduledFailed:
 
     def test_owner_without_address_is_skipped(self, smtp):
         owner = UserFactory(username="noaddress", email="")
-        schedule = make_schedule(owner)
+        schedule = make_email_schedule(owner)
         report = ReportFactory(user=owner, status="failed", error_message="boom")
-        execution = make_execution(schedule, report)
+        execution = make_report_execution(schedule, report)
         delivery.deliver(report)
         assert smtp.received == []
         assert email_status(execution) == Delivery.SKIPPED

@@ -24,6 +24,7 @@ from django_async_reports.models import Report
 from django_async_reports.storage import report_file_name, report_storage
 from tests.conftest import close_streamed_file
 from tests.factories import ReportFactory
+from tests.helpers import set_reports
 from tests.s3_server import (
     list_keys,
     use_s3,
@@ -33,16 +34,6 @@ pytestmark = pytest.mark.django_db
 
 CSV = b"n,square,text\r\n1,1,x\r\n2,4,x\r\n"
 CSV_TYPE = "text/csv; charset=utf-8"
-
-
-@pytest.fixture
-def s3_reports(settings, s3_endpoint, s3_bucket):
-    use_s3(settings, s3_endpoint, s3_bucket)
-    return s3_bucket
-
-
-def set_reports(settings, **values):
-    settings.ASYNC_REPORTS = {**settings.ASYNC_REPORTS, **values}
 
 
 def completed_report(user, content=CSV, *, compressed=False, title="Q4 Sales"):

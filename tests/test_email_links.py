@@ -8,11 +8,9 @@ fetched with ``requests``.
 
 from __future__ import annotations
 
-import csv
 import datetime
 import hashlib
 import html
-import io
 import logging
 import re
 import zoneinfo
@@ -23,12 +21,19 @@ import requests
 from django.test import override_settings
 from django.utils import dateformat
 
-from django_async_reports import delivery, downloads, services
+from django_async_reports import delivery, downloads
 from django_async_reports.checks import check_settings
 from django_async_reports.conf import report_settings
-from django_async_reports.models import Report, ReportSchedule, ScheduleExecution
-from tests.factories import ReportFactory, UserFactory
-from tests.loopback_servers import SMTPServer, attachments
+from django_async_reports.models import Report
+from tests.helpers import (
+    RECIPIENTS,
+    csv_rows,
+    expected_rows,
+    numbers_report,
+    scheduled_report,
+    set_reports,
+)
+from tests.loopback_servers import attachments
 from tests.loopback_servers import text_body as crlf_text_body
 from tests.s3_server import (
     s3_client,
@@ -37,7 +42,6 @@ from tests.s3_server import (
 
 pytestmark = pytest.mark.django_db
 
-RECIPIENTS = ["manager@example.com", "team@example.com"]
 LINK_LABEL = re.compile(
     r"^Download link, valid until (?P<until>.+) "
     r"\(anyone with this link can download the file\):\n(?P<url>\S+)$",
@@ -47,78 +51,7 @@ PARIS = zoneinfo.ZoneInfo("Europe/Paris")
 UTC = datetime.timezone.utc
 
 
-# -- servers and settings -----------------------------------------------------------------
-@pytest.fixture(scope="module")
-def smtp_server():
-    server = SMTPServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def smtp(smtp_server, settings):
-    smtp_server.clear()
-    for name, value in smtp_server.django_settings().items():
-        setattr(settings, name, value)
-    return smtp_server
-
-
-@pytest.fixture
-def s3_reports(settings, s3_endpoint, s3_bucket):
-    use_s3(settings, s3_endpoint, s3_bucket)
-    return s3_bucket
-
-
-def set_reports(settings, **values):
-    settings.ASYNC_REPORTS = {**settings.ASYNC_REPORTS, **values}
-
-
-@pytest.fixture
-def owner(db):
-    return UserFactory(username="olivia", email="olivia@example.com")
-
-
 # -- reports ---------------------------------------------------------------------------
-def run_report(report: Report) -> Report:
-    """Generate and complete ``report`` into the report storage, as the chain's first steps do."""
-    claimed = services.claim_report(report.pk)
-    assert claimed is not None
-    services.generate(claimed)
-    assert services.post_process(report.pk) is not None
-    report.refresh_from_db()
-    return report
-
-
-def numbers_report(user, count=3, **kwargs) -> Report:
-    params = {"count": count, "delay": 0.0, "text": "a&b"}
-    return run_report(ReportFactory(user=user, parameters=params, **kwargs))
-
-
-def expected_rows(count):
-    return [["n", "square", "text"]] + [[str(n), str(n * n), "a&b"] for n in range(1, count + 1)]
-
-
-def scheduled_report(owner, count=3):
-    schedule = ReportSchedule.objects.create(
-        owner=owner,
-        report_type="numbers",
-        title="Weekly numbers",
-        frequency="weekly",
-        weekday=0,
-        timezone="Europe/Paris",
-        send_email=True,
-        email_recipients=RECIPIENTS,
-    )
-    report = numbers_report(owner, count=count, title=schedule.title)
-    execution = ScheduleExecution.objects.create(
-        schedule=schedule,
-        report=report,
-        due_at=datetime.datetime(2025, 3, 3, 7, 0, tzinfo=UTC),
-        status=ScheduleExecution.Status.RUNNING,
-    )
-    return schedule, report, execution
-
-
 def stored_bytes(endpoint, bucket, report) -> bytes:
     obj = s3_client(endpoint).get_object(Bucket=bucket, Key=report.result_file.name)
     return obj["Body"].read()
@@ -205,7 +138,7 @@ class TestPresignedLink:
         assert fetched.content == stored_bytes(s3_endpoint, s3_reports, report)
         checksum = f"sha256:{hashlib.sha256(fetched.content).hexdigest()}"
         assert checksum == report.result_data["checksum"]
-        assert list(csv.reader(io.StringIO(fetched.content.decode()))) == expected_rows(3)
+        assert csv_rows(fetched.content) == expected_rows(3)
         assert fetched.headers["Content-Disposition"] == f'attachment; filename="{filename}"'
         assert execution.__class__.objects.get(pk=execution.pk).email_status == "sent"
         # A bearer credential: the package never logs it.

@@ -21,19 +21,11 @@ from django_async_reports.models import Report, ReportSchedule, ScheduleExecutio
 from django_async_reports.retention import CleanupResult, cleanup_expired_reports
 from django_async_reports.storage import report_file_name, report_storage
 from tests.factories import ReportFactory, UserFactory
+from tests.helpers import detail, set_reports
 from tests.testapp.reports import NumbersReport
 
 URL = "/api/v1/reports/"
 DEFAULT_RETENTION = 7 * 24 * 3600
-
-
-def detail(report, action=""):
-    return f"{URL}{report.pk}/{action + '/' if action else ''}"
-
-
-def report_settings(settings, **values):
-    """Override ASYNC_REPORTS keys for one test (reverted by the settings fixture)."""
-    settings.ASYNC_REPORTS = {**settings.ASYNC_REPORTS, **values}
 
 
 def run_to_completion(report):
@@ -105,20 +97,20 @@ class TestExpiry:
         assert report.is_expired is False
 
     def test_retention_seconds_setting(self, user, settings):
-        report_settings(settings, RETENTION_SECONDS=90)
+        set_reports(settings, RETENTION_SECONDS=90)
         report = run_to_completion(ReportFactory(user=user))
         assert report.expires_at - report.completed_at == timedelta(seconds=90)
 
     def test_expiry_for_an_unregistered_type_uses_the_setting(self, settings):
         at = timezone.now()
         assert services.expiry_for("gone_type", at) == at + timedelta(seconds=DEFAULT_RETENTION)
-        report_settings(settings, RETENTION_SECONDS=60)
+        set_reports(settings, RETENTION_SECONDS=60)
         assert services.expiry_for("gone_type", at) == at + timedelta(seconds=60)
 
     @pytest.mark.parametrize("retention_value", [300, timedelta(minutes=5)])
     def test_type_retention_overrides_the_setting(self, short_lived, settings, retention_value):
         short_lived.retention = retention_value
-        report_settings(settings, RETENTION_SECONDS=90)
+        set_reports(settings, RETENTION_SECONDS=90)
         at = timezone.now()
         assert services.expiry_for("short_lived_for_test", at) == at + timedelta(seconds=300)
         assert services.expiry_for("numbers", at) == at + timedelta(seconds=90)
@@ -275,7 +267,7 @@ class TestCleanup:
         assert remaining_ids() == {r.pk for r in reports} - oldest_two
 
     def test_batch_size_setting_is_the_default(self, user, settings):
-        report_settings(settings, CLEANUP_BATCH_SIZE=2)
+        set_reports(settings, CLEANUP_BATCH_SIZE=2)
         for _ in range(3):
             expired_report(user, with_file=False)
         assert cleanup_expired_reports() == CleanupResult(reports=3, files=0, batches=2)
@@ -332,7 +324,7 @@ class TestCleanup:
         assert not WebhookDelivery.objects.exists()  # they are the report's own
 
     def test_celery_task_returns_counts(self, user, settings):
-        report_settings(settings, CLEANUP_BATCH_SIZE=2)
+        set_reports(settings, CLEANUP_BATCH_SIZE=2)
         for _ in range(2):
             expired_report(user)
         expired_report(user, status="failed", with_file=False)

@@ -19,6 +19,7 @@ from django_async_reports.models import Report
 from django_async_reports.writers import CSVWriter, available_formats
 from django_async_reports.writers.base import _WRITERS
 from tests.factories import UserFactory
+from tests.helpers import set_reports
 from tests.testapp.reports import NumbersReport
 
 URL = "/api/v1/reports/"
@@ -29,15 +30,10 @@ SALES = {
 }
 
 
-def report_settings(settings, **values):
-    """Override ASYNC_REPORTS keys for one test (reverted by the settings fixture)."""
-    settings.ASYNC_REPORTS = {**settings.ASYNC_REPORTS, **values}
-
-
 @pytest.fixture(autouse=True)
 def reuse_window_of_an_hour(settings):
     """tests/settings.py turns reuse off for the other suites; here it is on, at an hour."""
-    report_settings(settings, REUSE_WINDOW_SECONDS=3600)
+    set_reports(settings, REUSE_WINDOW_SECONDS=3600)
 
 
 @pytest.fixture
@@ -337,7 +333,7 @@ class TestNeverReused:
         assert Report.objects.count() == 2
 
     def test_outside_the_window_creates(self, auth_client, post, settings, captured_dispatches):
-        report_settings(settings, REUSE_WINDOW_SECONDS=60)
+        set_reports(settings, REUSE_WINDOW_SECONDS=60)
         report_id = post(auth_client, NUMBERS).json()["id"]
         complete(report_id)
         Report.objects.filter(pk=report_id).update(
@@ -385,7 +381,7 @@ class TestNeverReused:
     def test_window_of_zero_disables_reuse_and_joining(
         self, auth_client, post, settings, captured_dispatches
     ):
-        report_settings(settings, REUSE_WINDOW_SECONDS=0)
+        set_reports(settings, REUSE_WINDOW_SECONDS=0)
         first = post(auth_client, NUMBERS)
         second = post(auth_client, NUMBERS)
         complete(first.json()["id"])
@@ -410,7 +406,7 @@ class TestNeverReused:
     def test_type_reuse_window_longer_than_the_setting(
         self, auth_client, post, make_type, settings, captured_dispatches
     ):
-        report_settings(settings, REUSE_WINDOW_SECONDS=0)
+        set_reports(settings, REUSE_WINDOW_SECONDS=0)
         make_type("stable_for_test", reuse_window=timedelta(hours=2))
         payload = {**NUMBERS, "report_type": "stable_for_test"}
         report_id = post(auth_client, payload).json()["id"]
@@ -432,7 +428,7 @@ class TestNeverReused:
         assert len(captured_dispatches) == 2
 
     def test_webhook_requests_always_create(self, auth_client, post, settings, captured_dispatches):
-        report_settings(settings, WEBHOOK_ALLOWED_NETWORKS=["127.0.0.0/8"])
+        set_reports(settings, WEBHOOK_ALLOWED_NETWORKS=["127.0.0.0/8"])
         payload = {**NUMBERS, "webhook_url": "http://127.0.0.1:9/hook"}
         first = post(auth_client, payload)
         complete(first.json()["id"])
@@ -587,7 +583,7 @@ class TestFormats:
         body = post(auth_client, {**NUMBERS, "report_type": "tsv_only_for_test"}).json()
         assert body["format"] == "testtsv"
 
-        report_settings(settings, DEFAULT_FORMAT="testtsv")
+        set_reports(settings, DEFAULT_FORMAT="testtsv")
         implicit = post(auth_client, NUMBERS).json()
         assert implicit["format"] == "testtsv"
         explicit = post(auth_client, {**NUMBERS, "format": "testtsv"})

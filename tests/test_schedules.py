@@ -14,6 +14,7 @@ from rest_framework.exceptions import ValidationError
 from django_async_reports import schedules, services
 from django_async_reports.models import Report, ReportSchedule, ScheduleExecution
 from tests.factories import UserFactory
+from tests.helpers import run_report
 
 pytestmark = pytest.mark.django_db
 
@@ -46,17 +47,6 @@ def executions(schedule=None):
 
 def errors_of(info):
     return info.value.detail
-
-
-def run_report(report):
-    """The three chain steps, as the worker runs them."""
-    claimed = services.claim_report(report.pk)
-    assert claimed is not None
-    services.generate(claimed)
-    services.post_process(report.pk)
-    services.notify_report(report.pk)
-    report.refresh_from_db()
-    return report
 
 
 # -- create ------------------------------------------------------------------------

@@ -8,14 +8,11 @@ import warnings
 import zoneinfo
 
 import pytest
-from django.contrib import admin
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import Permission
-from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
-from django_async_reports import schedules
 from django_async_reports.models import (
     Report,
     ReportSchedule,
@@ -23,6 +20,7 @@ from django_async_reports.models import (
     WebhookDelivery,
 )
 from tests.factories import ReportFactory, UserFactory
+from tests.helpers import make_schedule, messages_of, run_action
 
 pytestmark = pytest.mark.django_db
 
@@ -34,29 +32,6 @@ DELIVERIES = reverse("admin:django_async_reports_webhookdelivery_changelist")
 
 def change_url(schedule) -> str:
     return reverse("admin:django_async_reports_reportschedule_change", args=[schedule.pk])
-
-
-def make_schedule(owner, **fields):
-    values = {
-        "report_type": "numbers",
-        "title": "Numbers every day",
-        "frequency": "daily",
-        "parameters": {"count": 2, "delay": 0, "text": ""},
-    }
-    values.update(fields)
-    return schedules.create_schedule(owner=owner, **values)
-
-
-def run_action(client, action: str, *objects):
-    return client.post(
-        CHANGELIST,
-        {"action": action, admin.helpers.ACTION_CHECKBOX_NAME: [str(o.pk) for o in objects]},
-        follow=True,
-    )
-
-
-def messages_of(response) -> list[tuple[str, str]]:
-    return [(m.level_tag, str(m)) for m in get_messages(response.wsgi_request)]
 
 
 def form_data(**changes):
@@ -337,7 +312,7 @@ def test_enable_and_disable_actions(admin_client, user):
     on = make_schedule(user, title="on")
     off = make_schedule(user, title="off", enabled=False)
 
-    response = run_action(admin_client, "disable_schedules", on, off)
+    response = run_action(admin_client, CHANGELIST, "disable_schedules", on, off)
 
     assert ("success", "1 schedule disabled.") in messages_of(response)
     on.refresh_from_db()
@@ -346,7 +321,7 @@ def test_enable_and_disable_actions(admin_client, user):
         object_id=str(on.pk), action_flag=CHANGE, change_message="Disabled."
     ).exists()
 
-    response = run_action(admin_client, "enable_schedules", on, off)
+    response = run_action(admin_client, CHANGELIST, "enable_schedules", on, off)
 
     assert ("success", "2 schedules enabled.") in messages_of(response)
     for schedule in (on, off):
@@ -361,7 +336,7 @@ def test_run_now_action(
     second = make_schedule(user, title="second", enabled=False)
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = run_action(admin_client, "run_schedules_now", first, second)
+        response = run_action(admin_client, CHANGELIST, "run_schedules_now", first, second)
 
     assert ("success", "2 schedules run now: their reports are queued.") in messages_of(response)
     executions = ScheduleExecution.objects.filter(trigger="manual")
@@ -376,7 +351,7 @@ def test_run_now_action_reports_a_run_that_cannot_start(admin_client, user, capt
     schedule = make_schedule(user, title="stale parameters")
     ReportSchedule.objects.filter(pk=schedule.pk).update(parameters={"count": "many"})
 
-    response = run_action(admin_client, "run_schedules_now", schedule)
+    response = run_action(admin_client, CHANGELIST, "run_schedules_now", schedule)
 
     (level, text), *_rest = messages_of(response)
     assert level == "warning"
@@ -398,7 +373,7 @@ def test_actions_need_the_change_permission(client, user):
 
     assert response.status_code == 200
     assert "run_schedules_now" not in response.content.decode()
-    run_action(client, "disable_schedules", schedule)
+    run_action(client, CHANGELIST, "disable_schedules", schedule)
     schedule.refresh_from_db()
     assert schedule.enabled is True
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from django_async_reports import schedules
 from django_async_reports.models import Report, ReportSchedule, ScheduleExecution
+from tests.helpers import make_schedule
 
 pytestmark = pytest.mark.django_db
 
@@ -48,17 +49,6 @@ def fake_dns(monkeypatch):
 
 def detail(schedule, action=""):
     return f"{URL}{schedule.pk}/{action + '/' if action else ''}"
-
-
-def make_schedule(owner, **fields):
-    values = {
-        "report_type": "numbers",
-        "title": "Numbers every day",
-        "frequency": "daily",
-        "parameters": {"count": 2, "delay": 0, "text": ""},
-    }
-    values.update(fields)
-    return schedules.create_schedule(owner=owner, **values)
 
 
 def make_execution(schedule, due_at, **fields):

@@ -14,19 +14,9 @@ from django_async_reports.exceptions import InvalidReportState, NotRegistered, R
 from django_async_reports.models import Report
 from django_async_reports.storage import report_storage
 from tests.factories import ReportFactory, SaleFactory
+from tests.helpers import run_report
 
 pytestmark = pytest.mark.django_db
-
-
-def run_all(report):
-    """The three chain steps, in order, as the worker runs them."""
-    claimed = services.claim_report(report.pk)
-    assert claimed is not None
-    services.generate(claimed)
-    services.post_process(report.pk)
-    services.notify_report(report.pk)
-    report.refresh_from_db()
-    return report
 
 
 class TestRequest:
@@ -101,7 +91,7 @@ def test_dispatch_happens_after_commit_with_the_stored_task_id(user, monkeypatch
 class TestRun:
     def test_full_run_writes_file_and_result_data(self, user):
         report = ReportFactory(user=user, parameters={"count": 3, "delay": 0, "text": "=cmd"})
-        run_all(report)
+        run_report(report)
         assert report.status == Report.Status.COMPLETED
         assert report.progress == 100
         with report_storage.open(report.result_file.name, "rb") as fh:
@@ -123,7 +113,7 @@ class TestRun:
         report = ReportFactory(
             user=user, report_type="raw_text", parameters={"count": 1, "delay": 0, "text": "=cmd"}
         )
-        run_all(report)
+        run_report(report)
         with report_storage.open(report.result_file.name, "rb") as fh:
             assert fh.read().decode().splitlines()[1] == "1,1,=cmd"
 
@@ -135,7 +125,7 @@ class TestRun:
             report_type="sales",
             parameters={"start_date": "2024-01-01", "end_date": "2024-12-31"},
         )
-        run_all(report)
+        run_report(report)
         with report_storage.open(report.result_file.name, "rb") as fh:
             lines = fh.read().decode().splitlines()
         assert lines == [
@@ -146,7 +136,7 @@ class TestRun:
 
     def test_file_name_never_uses_user_input_as_a_path(self, user):
         report = ReportFactory(user=user, title="../../etc/passwd; rm -rf /")
-        run_all(report)
+        run_report(report)
         name = report.result_file.name
         assert ".." not in name and ";" not in name and " " not in name
         assert name.endswith("/etcpasswd-rm-rf.csv")
@@ -271,7 +261,7 @@ class TestFailureAndNotification:
 
     def test_completed_email_is_sent_once(self, user):
         report = ReportFactory(user=user, send_email=True)
-        run_all(report)
+        run_report(report)
         assert services.notify_report(report.pk) is False  # a redelivered step
         assert len(mail.outbox) == 1
         message = mail.outbox[0]
@@ -280,14 +270,14 @@ class TestFailureAndNotification:
 
     @override_settings(ASYNC_REPORTS={"BASE_URL": "https://reports.example.com/"})
     def test_email_link_is_absolute_with_base_url(self, user):
-        report = run_all(ReportFactory(user=user, send_email=True))
+        report = run_report(ReportFactory(user=user, send_email=True))
         assert (
             f"https://reports.example.com/api/v1/reports/{report.pk}/download/"
             in mail.outbox[0].body
         )
 
     def test_no_email_unless_asked(self, user):
-        run_all(ReportFactory(user=user))
+        run_report(ReportFactory(user=user))
         assert mail.outbox == []
 
     def test_schedule_retry_counts(self, user):
@@ -301,7 +291,7 @@ class TestFailureAndNotification:
 @pytest.mark.django_db(transaction=True)
 class TestDelete:
     def test_delete_removes_row_and_file_after_commit(self, user):
-        report = run_all(ReportFactory(user=user))
+        report = run_report(ReportFactory(user=user))
         name = report.result_file.name
         assert report_storage.exists(name)
         services.delete_report(report)
@@ -359,7 +349,7 @@ def test_a_raising_signal_receiver_does_not_block_the_email(user, db):
 
     signals.report_completed.connect(broken_receiver, weak=False, dispatch_uid="broken")
     try:
-        report = run_all(ReportFactory(user=user, send_email=True))
+        report = run_report(ReportFactory(user=user, send_email=True))
     finally:
         signals.report_completed.disconnect(dispatch_uid="broken")
     assert report.notified_at is not None

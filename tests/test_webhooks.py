@@ -24,7 +24,8 @@ from django_async_reports.delivery import network, webhooks
 from django_async_reports.exceptions import ReportConfigurationError
 from django_async_reports.models import Report, ReportSchedule, ScheduleExecution, WebhookDelivery
 from tests.factories import ReportFactory, UserFactory
-from tests.loopback_servers import Answer, WebhookReceiver
+from tests.helpers import verify_signature
+from tests.loopback_servers import Answer
 
 pytestmark = pytest.mark.django_db
 
@@ -33,30 +34,6 @@ SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode
 
 
 # -- helpers -------------------------------------------------------------------------
-def verify_signature(secret: str, headers: dict[str, str], body: bytes) -> None:
-    """Check a request as a Standard Webhooks receiver would, without the package's code."""
-    msg_id = headers["webhook-id"]
-    timestamp = headers["webhook-timestamp"]
-    assert abs(time.time() - int(timestamp)) < 60
-    key = base64.b64decode(secret[6:]) if secret.startswith("whsec_") else secret.encode()
-    digest = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
-    expected = "v1," + base64.b64encode(digest).decode()
-    assert expected in headers["webhook-signature"].split(" "), headers["webhook-signature"]
-
-
-@pytest.fixture(scope="module")
-def receiver_server():
-    server = WebhookReceiver().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def receiver(receiver_server):
-    receiver_server.clear()
-    return receiver_server
-
-
 @pytest.fixture
 def webhook_settings(settings):
     """Loopback allowed, fast retries; returns a function to change more keys."""

@@ -132,6 +132,19 @@ def worker(workers, django_db_blocker):
         return workers.use("session", concurrency=2)
 
 
+@pytest.fixture(scope="module")
+def lone_worker(request, workers, django_db_blocker):
+    """One single-process worker for the requesting module; the shared one is stopped meanwhile.
+
+    Named by the module's ``LONE_WORKER`` (its log file's name).
+    """
+    with django_db_blocker.unblock():
+        proc = workers.use(request.module.LONE_WORKER, concurrency=1)
+    yield proc
+    with django_db_blocker.unblock():
+        workers.stop()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield

@@ -12,8 +12,6 @@ from __future__ import annotations
 import base64
 import csv
 import datetime
-import hashlib
-import hmac
 import io
 import itertools
 import json
@@ -29,7 +27,8 @@ from django_async_reports.routing import ensure_declared, route_for_priority
 from django_async_reports.tasks import tick_schedules
 from tests.e2e.conftest import wait_for
 from tests.factories import UserFactory
-from tests.loopback_servers import SMTPServer, WebhookReceiver, attachments, text_body
+from tests.helpers import verify_signature
+from tests.loopback_servers import attachments, text_body
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -41,20 +40,6 @@ WORKER_SETTINGS = {
     "WEBHOOK_MAX_ATTEMPTS": 4,
     "WEBHOOK_TIMEOUT": 3,
 }
-
-
-@pytest.fixture(scope="module")
-def smtp_server():
-    server = SMTPServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def receiver_server():
-    server = WebhookReceiver().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -76,28 +61,15 @@ def delivery_workers(workers, smtp_server, django_db_blocker):
 
 @pytest.fixture
 def smtp(smtp_server):
+    """The aiosmtpd server, empty (the worker, not this process, is pointed at it)."""
     smtp_server.clear()
     return smtp_server
-
-
-@pytest.fixture
-def receiver(receiver_server):
-    receiver_server.clear()
-    return receiver_server
 
 
 @pytest.fixture
 def delivery_worker(delivery_workers, django_db_blocker):
     with django_db_blocker.unblock():
         return delivery_workers.use("delivery", concurrency=2)
-
-
-def verify_signature(secret: str, headers: dict[str, str], body: bytes) -> None:
-    key = base64.b64decode(secret[6:]) if secret.startswith("whsec_") else secret.encode()
-    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
-    expected = "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
-    assert expected in headers["webhook-signature"].split(" ")
-    assert abs(time.time() - int(headers["webhook-timestamp"])) < 60
 
 
 def initial_status(wanted) -> str:

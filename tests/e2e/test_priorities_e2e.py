@@ -33,15 +33,8 @@ from tests.worker import queue_message_counts
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-
-@pytest.fixture(scope="module")
-def lone_worker(workers, django_db_blocker):
-    """One worker process for this module; the shared one is stopped meanwhile."""
-    with django_db_blocker.unblock():
-        proc = workers.use("priorities", concurrency=1)
-    yield proc
-    with django_db_blocker.unblock():
-        workers.stop()
+#: The name of the lone worker (conftest's ``lone_worker``) of this module.
+LONE_WORKER = "priorities"
 
 
 def per_consumer_qos() -> bool:

@@ -19,6 +19,9 @@ from tests.e2e.test_priorities_e2e import per_consumer_qos
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
+#: The name of the lone worker (conftest's ``lone_worker``) of this module.
+LONE_WORKER = "run-loop"
+
 TEN_A_SECOND = {"delay": 0.1}
 
 
@@ -65,16 +68,6 @@ def test_a_cancel_frees_the_worker_slot_at_once(worker, alice):
 
     assert alice.post(f"{long[1]['id']}/cancel/").status_code == 200
     assert alice.wait_finished(long[1]["id"])["status"] == "cancelled"
-
-
-@pytest.fixture(scope="module")
-def lone_worker(workers, django_db_blocker):
-    """One worker process for this test; the shared one is stopped meanwhile."""
-    with django_db_blocker.unblock():
-        proc = workers.use("run-loop", concurrency=1)
-    yield proc
-    with django_db_blocker.unblock():
-        workers.stop()
 
 
 def test_a_low_report_joined_as_urgent_overtakes_the_backlog(
