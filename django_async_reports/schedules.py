@@ -41,7 +41,6 @@ from .registry import registry
 
 __all__ = [
     "create_schedule",
-    "record_report_outcome",
     "run_now",
     "set_enabled",
     "tick",
@@ -615,44 +614,6 @@ def tick(now: datetime | None = None) -> list[ScheduleExecution]:
             if execution is not None:
                 started.append(execution)
     return started
-
-
-# -- outcomes -------------------------------------------------------------------------
-def _as_count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
-
-
-def record_report_outcome(report: Report) -> ScheduleExecution | None:
-    """Copy a finished report's outcome onto its schedule execution, once.
-
-    Completed reports complete the execution (rows, file size); failed ones
-    fail it with the report's error, cancelled ones with "Cancelled" (the
-    status has no "cancelled": the run did not deliver). Returns the execution when
-    this call recorded the outcome, None when the report is not a scheduled
-    one, not finished, or the outcome was already recorded.
-    """
-    if report.status not in Report.FINISHED_STATUSES:
-        return None
-    result = report.result_data or {}
-    if report.status == Report.Status.COMPLETED:
-        status, error = ExecutionStatus.COMPLETED, ""
-    elif report.status == Report.Status.CANCELLED:
-        # Not the report's error_message: it may still hold an earlier attempt's error.
-        status, error = ExecutionStatus.FAILED, "Cancelled"
-    else:
-        status, error = ExecutionStatus.FAILED, report.error_message or "Failed"
-    updated = ScheduleExecution.objects.filter(
-        report_id=report.pk, status__in=[ExecutionStatus.PENDING, ExecutionStatus.RUNNING]
-    ).update(
-        status=status,
-        finished_at=report.completed_at or timezone.now(),
-        row_count=_as_count(result.get("row_count")),
-        file_size=_as_count(result.get("file_size")),
-        error=error[:MAX_ERROR_LENGTH],
-    )
-    if not updated:
-        return None
-    return ScheduleExecution.objects.select_related("schedule").get(report_id=report.pk)
 
 
 def _new_webhook_secret() -> str:

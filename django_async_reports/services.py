@@ -413,9 +413,9 @@ def cancel_report(report: Report) -> Report:
     report.refresh_from_db()
     if not updated:
         raise InvalidReportState(f"Report is already {report.status} and cannot be cancelled.")
-    from .schedules import record_report_outcome
+    from .models import ScheduleExecution
 
-    record_report_outcome(report)
+    ScheduleExecution.objects.record_report_outcome(report)
     progress.write_cache(report.pk, status=Status.CANCELLED, message="Cancelled")
     _discard_files(report)
     signals.report_cancelled.send(sender=Report, report=report)
@@ -697,9 +697,9 @@ def notify(report: Report) -> bool:
 
     if report.status not in Report.FINISHED_STATUSES:
         return False
-    from .schedules import record_report_outcome
+    from .models import ScheduleExecution
 
-    record_report_outcome(report)
+    ScheduleExecution.objects.record_report_outcome(report)
     claimed = Report.objects.filter(pk=report.pk, notified_at__isnull=True).update(
         notified_at=timezone.now()
     )

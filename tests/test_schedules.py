@@ -592,7 +592,7 @@ class TestRecordOutcome:
         assert execution.finished_at == report.completed_at
         assert execution.error == ""
         # Once only.
-        assert schedules.record_report_outcome(report) is None
+        assert ScheduleExecution.objects.record_report_outcome(report) is None
 
     def test_failed_report(self, user, captured_dispatches):
         execution = self.started(user)
@@ -624,21 +624,21 @@ class TestRecordOutcome:
     def test_returns_the_execution_only_when_it_recorded(self, user, captured_dispatches):
         execution = self.started(user)
         report = execution.report
-        assert schedules.record_report_outcome(report) is None  # still pending
+        assert ScheduleExecution.objects.record_report_outcome(report) is None  # still pending
         Report.objects.filter(pk=report.pk).update(
             status="completed", result_data={"row_count": 7, "file_size": 99}
         )
         report.refresh_from_db()
-        recorded = schedules.record_report_outcome(report)
+        recorded = ScheduleExecution.objects.record_report_outcome(report)
         assert recorded.pk == execution.pk
         assert (recorded.status, recorded.row_count, recorded.file_size) == ("completed", 7, 99)
-        assert schedules.record_report_outcome(report) is None
+        assert ScheduleExecution.objects.record_report_outcome(report) is None
 
     def test_ad_hoc_report_is_not_a_scheduled_one(self, user, captured_dispatches):
         report = services.request_report(user=user, report_type="numbers")
         Report.objects.filter(pk=report.pk).update(status="completed")
         report.refresh_from_db()
-        assert schedules.record_report_outcome(report) is None
+        assert ScheduleExecution.objects.record_report_outcome(report) is None
 
 
 # -- scale and concurrency --------------------------------------------------------------
