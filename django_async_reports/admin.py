@@ -33,11 +33,12 @@ from django.utils.translation import ngettext
 from rest_framework.exceptions import ValidationError as ParametersInvalid
 
 from . import schedules, services
+from .api.schedule_serializers import ReportScheduleSerializer
 from .downloads import download_response
 from .exceptions import InvalidReportState, NotRegistered, ReportDispatchError
 from .models import Report, ReportSchedule, ScheduleExecution, WebhookDelivery
 from .registry import registry
-from .schedule_serializers import WRITABLE_FIELDS, ReportScheduleSerializer
+from .schedules.validation import EDITABLE_FIELDS as WRITABLE_FIELDS
 
 
 class ReportTypeListFilter(admin.SimpleListFilter):

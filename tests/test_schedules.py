@@ -7,12 +7,13 @@ import time as clock
 from datetime import datetime, time, timedelta, timezone
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import override_settings
 from rest_framework.exceptions import ValidationError
 
 from django_async_reports import schedules, services
 from django_async_reports.models import Report, ReportSchedule, ScheduleExecution
+from django_async_reports.schedules import running
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -676,7 +677,7 @@ def test_ten_thousand_schedules(user, captured_dispatches):
     ]
     ReportSchedule.objects.bulk_create(rows, batch_size=2000)
     now = utc(2024, 3, 5, 8, 30)
-    plan = schedules._claim_due(now).explain()
+    plan = running._claim_due(now).explain()
     started = clock.perf_counter()
     executions_ = schedules.tick(now=now)
     busy = clock.perf_counter() - started
@@ -743,9 +744,9 @@ def test_racing_inserts_of_one_run_keep_one(captured_dispatches):
     def start():
         try:
             barrier.wait()
-            with schedules.transaction.atomic():
+            with transaction.atomic():
                 outcomes.append(
-                    schedules._start_execution(
+                    running._start_execution(
                         ReportSchedule.objects.select_related("owner").get(pk=schedule.pk),
                         due_at=due,
                         trigger="schedule",
