@@ -12,6 +12,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .exceptions import MAX_ERROR_LENGTH
 from .storage import get_report_storage
 
 
@@ -241,6 +242,48 @@ class ScheduleExecutionQuerySet(models.QuerySet["ScheduleExecution"]):
         field = f"{channel}_status"
         rows = self.filter(**lookup, **{f"{field}__in": list(from_)})
         return bool(rows.update(**{field: to}))
+
+    def record_report_outcome(self, report: Report) -> ScheduleExecution | None:
+        """Copy a finished report's outcome onto its schedule execution, once.
+
+        Completed reports complete the execution (rows, file size); failed ones
+        fail it with the report's error, cancelled ones with "Cancelled" (the
+        status has no "cancelled": the run did not deliver). A conditional update
+        from ``pending``/``running``, so a retried notification step records
+        nothing twice. Returns the execution when this call recorded the outcome,
+        None when the report is not a scheduled one, not finished, or the outcome
+        was already recorded.
+        """
+        if report.status not in Report.FINISHED_STATUSES:
+            return None
+        Status = ScheduleExecution.Status
+        result = report.result_data or {}
+        if report.status == Report.Status.COMPLETED:
+            status, error = Status.COMPLETED, ""
+        elif report.status == Report.Status.CANCELLED:
+            # Not the report's error_message: it may still hold an earlier attempt's error.
+            status, error = Status.FAILED, "Cancelled"
+        else:
+            status, error = Status.FAILED, report.error_message or "Failed"
+        updated = self.filter(
+            report_id=report.pk, status__in=[Status.PENDING, Status.RUNNING]
+        ).update(
+            status=status,
+            finished_at=report.completed_at or timezone.now(),
+            row_count=self._count(result.get("row_count")),
+            file_size=self._count(result.get("file_size")),
+            error=error[:MAX_ERROR_LENGTH],
+        )
+        if not updated:
+            return None
+        return self.select_related("schedule").get(report_id=report.pk)
+
+    @staticmethod
+    def _count(value: Any) -> int | None:
+        """A count from ``result_data``, or None when it is not a non-negative integer."""
+        return (
+            value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+        )
 
 
 class ScheduleExecution(models.Model):

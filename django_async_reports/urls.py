@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rest_framework.routers import SimpleRouter
 
-from .schedule_views import ScheduleViewSet
-from .views import ReportViewSet
+from .api.reports import ReportViewSet
+from .api.schedules import ScheduleViewSet
 
 app_name = "django_async_reports"
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from django_async_reports.models import ReportSchedule
-from django_async_reports.schedule_times import (
+from django_async_reports.schedules.times import (
     next_run_after,
     previous_run_at_or_before,
     resolve_local,

@@ -7,12 +7,13 @@ import time as clock
 from datetime import datetime, time, timedelta, timezone
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import override_settings
 from rest_framework.exceptions import ValidationError
 
 from django_async_reports import schedules, services
 from django_async_reports.models import Report, ReportSchedule, ScheduleExecution
+from django_async_reports.schedules import running
 from tests.factories import UserFactory
 from tests.helpers import run_report
 
@@ -582,7 +583,7 @@ class TestRecordOutcome:
         assert execution.finished_at == report.completed_at
         assert execution.error == ""
         # Once only.
-        assert schedules.record_report_outcome(report) is None
+        assert ScheduleExecution.objects.record_report_outcome(report) is None
 
     def test_failed_report(self, user, captured_dispatches):
         execution = self.started(user)
@@ -614,21 +615,21 @@ class TestRecordOutcome:
     def test_returns_the_execution_only_when_it_recorded(self, user, captured_dispatches):
         execution = self.started(user)
         report = execution.report
-        assert schedules.record_report_outcome(report) is None  # still pending
+        assert ScheduleExecution.objects.record_report_outcome(report) is None  # still pending
         Report.objects.filter(pk=report.pk).update(
             status="completed", result_data={"row_count": 7, "file_size": 99}
         )
         report.refresh_from_db()
-        recorded = schedules.record_report_outcome(report)
+        recorded = ScheduleExecution.objects.record_report_outcome(report)
         assert recorded.pk == execution.pk
         assert (recorded.status, recorded.row_count, recorded.file_size) == ("completed", 7, 99)
-        assert schedules.record_report_outcome(report) is None
+        assert ScheduleExecution.objects.record_report_outcome(report) is None
 
     def test_ad_hoc_report_is_not_a_scheduled_one(self, user, captured_dispatches):
         report = services.request_report(user=user, report_type="numbers")
         Report.objects.filter(pk=report.pk).update(status="completed")
         report.refresh_from_db()
-        assert schedules.record_report_outcome(report) is None
+        assert ScheduleExecution.objects.record_report_outcome(report) is None
 
 
 # -- scale and concurrency --------------------------------------------------------------
@@ -666,7 +667,7 @@ def test_ten_thousand_schedules(user, captured_dispatches):
     ]
     ReportSchedule.objects.bulk_create(rows, batch_size=2000)
     now = utc(2024, 3, 5, 8, 30)
-    plan = schedules._claim_due(now).explain()
+    plan = running._claim_due(now).explain()
     started = clock.perf_counter()
     executions_ = schedules.tick(now=now)
     busy = clock.perf_counter() - started
@@ -733,9 +734,9 @@ def test_racing_inserts_of_one_run_keep_one(captured_dispatches):
     def start():
         try:
             barrier.wait()
-            with schedules.transaction.atomic():
+            with transaction.atomic():
                 outcomes.append(
-                    schedules._start_execution(
+                    running._start_execution(
                         ReportSchedule.objects.select_related("owner").get(pk=schedule.pk),
                         due_at=due,
                         trigger="schedule",

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from django_async_reports.template_variables import (
+from django_async_reports.schedules.variables import (
     VARIABLES,
     find_unknown,
     render,

@@ -2,7 +2,8 @@
 
 A schedule's own fields are edited here like through the API: the form is
 validated like the API's input (cron expression, time zone, recipients, webhook
-URL, parameters and their template variables; see :func:`_validate`) and saved
+URL, parameters and their template variables: ``schedules.validate_schedule``, the
+validator the API and the services use too; see :func:`_validate`) and saved
 through :mod:`django_async_reports.schedules`, which computes ``next_run_at``.
 What the scheduler and the workers write (next/last run, executions) is
 read-only.
@@ -21,11 +22,11 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from rest_framework.exceptions import ValidationError as ParametersInvalid
 
 from .. import schedules
 from ..models import ReportSchedule, ScheduleExecution
 from ..registry import registry
-from ..schedule_serializers import ReportScheduleSerializer  # only in _validate(), see there
 from .base import ReportTypeColumn, ReportTypeListFilter, type_label
 from .history import ScheduleExecutionInline
 
@@ -69,7 +70,7 @@ class ReportScheduleForm(forms.ModelForm):
 
     class Meta:
         model = ReportSchedule
-        fields = ("owner", *schedules.EDITABLE_FIELD_ORDER)
+        fields = ("owner", *schedules.EDITABLE_FIELDS)
         help_texts = {
             "parameters": _(
                 "A JSON object; values may use template variables such as {{last_week_start}}."
@@ -101,25 +102,13 @@ class ReportScheduleForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        if any(name not in cleaned for name in schedules.EDITABLE_FIELD_ORDER):
+        if any(name not in cleaned for name in schedules.EDITABLE_FIELDS):
             return cleaned  # a field is already invalid: its error is shown
         adding = self.instance._state.adding
         owner = cleaned.get("owner") if adding else self.instance.owner
         if owner is None:
             return cleaned
-        data = {name: cleaned[name] for name in schedules.EDITABLE_FIELD_ORDER}
-        if data["parameters"] is None:
-            data["parameters"] = {}
-        # The form shows every timing field at once: those the chosen frequency
-        # does not use are ignored (the API, which is sent only what a client
-        # means, refuses them instead).
-        frequency = data["frequency"]
-        if frequency != ReportSchedule.Frequency.CUSTOM:
-            data["cron_expression"] = ""
-        if frequency != ReportSchedule.Frequency.WEEKLY:
-            data["weekday"] = None
-        if frequency != ReportSchedule.Frequency.MONTHLY:
-            data["day_of_month"] = None
+        data = {name: cleaned[name] for name in schedules.EDITABLE_FIELDS}
         try:
             self.validated_schedule = _validate(data, owner, None if adding else self.instance)
         except forms.ValidationError as exc:
@@ -131,21 +120,20 @@ class ReportScheduleForm(forms.ModelForm):
 
 
 def _validate(data: dict[str, Any], owner: Any, instance: ReportSchedule | None) -> dict[str, Any]:
-    """``data`` validated for ``owner``: the values to save, or a ValidationError by field name.
+    """``data`` checked by the schedules' one validator: the values to save.
 
-    The form's one call into the schedule validation. It still goes through the
-    API's serializer, the admin's only dependency on the API: re-point this
-    function at ``django_async_reports.schedules.validation`` (the validator the
-    API, the admin and the services will share) and drop the serializer import.
-    Error keys that are not form fields (``non_field_errors``) end up as the
-    form's non-field errors; nested errors are flattened to "field: message".
+    The form shows every timing field at once, so those the chosen frequency
+    does not use are cleared rather than refused (the API refuses them). The
+    validator's errors become the form's, by field name; keys that are not
+    form fields end up as non-field errors, nested ones as "field: message".
     """
-    serializer = ReportScheduleSerializer(instance=instance, data=data, context={"owner": owner})
-    if not serializer.is_valid():
+    try:
+        return schedules.validate_schedule(data, owner=owner, instance=instance)
+    except ParametersInvalid as exc:
+        detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         raise forms.ValidationError(
-            {name: _flatten_errors(detail) for name, detail in serializer.errors.items()}
-        )
-    return dict(serializer.validated_data)
+            {name: _flatten_errors(value) for name, value in detail.items()}
+        ) from exc
 
 
 def _flatten_errors(detail: Any, prefix: str = "") -> list[str]:

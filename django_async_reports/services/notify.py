@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from .. import signals
 from ..delivery import deliver
-from ..models import Report
+from ..models import Report, ScheduleExecution
 
 logger = logging.getLogger(__name__)
 
@@ -18,9 +18,7 @@ Status = Report.Status
 
 def record_outcome(report: Report) -> None:
     """Record a scheduled report's outcome on its execution (nothing for ad-hoc reports)."""
-    from ..schedules import record_report_outcome
-
-    record_report_outcome(report)
+    ScheduleExecution.objects.record_report_outcome(report)
 
 
 def notify(report: Report) -> bool:

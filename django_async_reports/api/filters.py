@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import django_filters
 
-from .models import Report
+from ..models import Report
 
 
 class ReportFilter(django_filters.FilterSet):

@@ -1,6 +1,7 @@
 """When a schedule runs: next and previous run instants, computed in its own time zone.
 
-Pure functions (no database, no clock). Wall-clock times are resolved in the
+Pure functions (no database; the clock is read only by :func:`current_time`,
+for the ``now=`` argument of the services). Wall-clock times are resolved in the
 schedule's IANA zone with these DST rules, the same as Debian cron (and
 ``cronsim``, which evaluates custom cron expressions):
 
@@ -26,6 +27,7 @@ from cronsim import CronSim, CronSimError
 
 __all__ = [
     "ScheduleTiming",
+    "current_time",
     "next_run_after",
     "previous_run_at_or_before",
     "resolve_local",
@@ -209,6 +211,15 @@ def previous_run_at_or_before(schedule: ScheduleTiming, instant: datetime) -> da
         if candidate <= instant:
             return candidate
     return None
+
+
+def current_time(now: datetime | None) -> datetime:
+    """``now`` (an aware datetime, for tests and replays) or the current time."""
+    if now is None:
+        return datetime.now(UTC)
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be an aware datetime.")
+    return now
 
 
 # -- custom (cron) -----------------------------------------------------------------

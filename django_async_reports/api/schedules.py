@@ -1,8 +1,8 @@
 """The schedules REST API: ``/schedules/`` under the reports mount.
 
-Same rules as the reports API: a user only sees their own schedules (another
-user's id is a 404), permission and authentication classes come from the
-``ASYNC_REPORTS`` settings, and every change goes through
+Same rules as the reports API (:mod:`.base`): a user only sees their own
+schedules (another user's id is a 404), permission and authentication classes
+come from the ``ASYNC_REPORTS`` settings, and every change goes through
 :mod:`django_async_reports.schedules`.
 """
 
@@ -20,36 +20,25 @@ from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from . import schedules
-from .conf import report_settings
-from .models import ReportSchedule, ScheduleExecution
+from .. import schedules
+from ..models import ReportSchedule, ScheduleExecution
+from .base import AsyncReportsViewMixin
 from .schedule_serializers import (
     ReportScheduleSerializer,
     ScheduleExecutionSerializer,
     ToggleSerializer,
     attach_last_executions,
 )
-from .views import ReportPagination
 
 
-class ScheduleViewSet(viewsets.ModelViewSet):
+class ScheduleViewSet(AsyncReportsViewMixin, viewsets.ModelViewSet):
     """List, create, change, delete, run and toggle your own report schedules."""
 
     serializer_class = ReportScheduleSerializer
-    pagination_class = ReportPagination
     filter_backends = [DjangoFilterBackend, OrderingFilter]
     filterset_fields = ["enabled", "frequency", "report_type"]
     ordering_fields = ["created_at", "updated_at", "next_run_at", "last_run_at", "title"]
     ordering = ["-created_at"]
-
-    def get_permissions(self) -> list[Any]:
-        return [cls() for cls in report_settings.PERMISSION_CLASSES]
-
-    def get_authenticators(self) -> list[Any]:
-        classes = report_settings.AUTHENTICATION_CLASSES
-        if classes is None:
-            return super().get_authenticators()
-        return [cls() for cls in classes]
 
     def get_queryset(self) -> QuerySet[ReportSchedule]:
         # Only the requester's own schedules: another user's id is a 404.

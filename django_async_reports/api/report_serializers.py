@@ -1,39 +1,22 @@
-"""DRF serializers of the reports API."""
+"""DRF serializers of the reports API.
+
+The rules a report request shares with schedules (a registered report type, a
+parameters object within ``MAX_PARAMETERS_BYTES``, a webhook URL that may be
+reached) are those of :mod:`django_async_reports.schedules.validation`.
+"""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.urls import reverse
 from rest_framework import serializers
 
-from .conf import report_settings
-from .models import Report
-from .registry import registry
-
-
-def check_report_type(value: str) -> str:
-    """A registered report_type, or a field error listing the known ones."""
-    if value not in registry:
-        known = ", ".join(g.report_type for g in registry) or "none"
-        raise serializers.ValidationError(
-            f'"{value}" is not a known report type. Known types: {known}.',
-            code="invalid_choice",
-        )
-    return value
-
-
-def check_parameters_object(value: Any) -> dict[str, Any]:
-    """A JSON object no larger than MAX_PARAMETERS_BYTES, or a field error."""
-    if not isinstance(value, dict):
-        raise serializers.ValidationError("Expected a JSON object.", code="invalid")
-    limit = int(report_settings.MAX_PARAMETERS_BYTES)
-    if len(json.dumps(value, default=str)) > limit:
-        raise serializers.ValidationError(
-            f"Parameters must be at most {limit} bytes of JSON.", code="max_length"
-        )
-    return value
+from .. import services
+from ..delivery import webhook_secret_for_user
+from ..models import Report
+from ..registry import registry
+from ..services.rules import check_parameters_object, check_report_type, check_webhook_url
 
 
 class ReportSerializer(serializers.ModelSerializer):
@@ -92,8 +75,6 @@ class ReportSerializer(serializers.ModelSerializer):
     def get_webhook_secret(self, obj: Report) -> str | None:
         if not obj.webhook_url:
             return None
-        from .delivery import webhook_secret_for_user
-
         return webhook_secret_for_user(obj.user_id)
 
     def get_progress_url(self, obj: Report) -> str:
@@ -116,7 +97,12 @@ class ReportCreateSerializer(serializers.Serializer):
     priority = serializers.ChoiceField(choices=Report.Priority.choices, default="normal")
     parameters = serializers.JSONField(required=False, default=dict)
     send_email = serializers.BooleanField(required=False, default=False)
-    webhook_url = serializers.URLField(required=False, allow_blank=True, default="", max_length=500)
+    webhook_url = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="An http(s) URL whose host resolves to public addresses only.",
+    )
     format = serializers.CharField(
         max_length=16,
         required=False,
@@ -134,14 +120,7 @@ class ReportCreateSerializer(serializers.Serializer):
     )
 
     def validate_webhook_url(self, value: str) -> str:
-        if not value:
-            return ""
-        from .delivery import validate_webhook_url
-
-        try:
-            return validate_webhook_url(value)
-        except ValueError as exc:
-            raise serializers.ValidationError(str(exc), code="invalid") from exc
+        return check_webhook_url(value, resolve_host=True)
 
     def validate_report_type(self, value: str) -> str:
         return check_report_type(value)
@@ -159,7 +138,5 @@ class ReportCreateSerializer(serializers.Serializer):
             )
         except serializers.ValidationError as exc:
             raise serializers.ValidationError({"parameters": exc.detail}) from exc
-        from .services import resolve_format
-
-        attrs["format"] = resolve_format(attrs["report_type"], attrs.get("format") or None)
+        attrs["format"] = services.resolve_format(attrs["report_type"], attrs.get("format") or None)
         return attrs

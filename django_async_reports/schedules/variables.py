@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
+from .times import get_zone
+
 __all__ = ["VARIABLES", "find_unknown", "render", "sample_render", "values"]
 
 VARIABLES: dict[str, str] = {
@@ -66,8 +68,6 @@ def _quarter_end(day: date) -> date:
 
 def _zone(tz: tzinfo | str) -> tzinfo:
     if isinstance(tz, str):
-        from .schedule_times import get_zone
-
         return get_zone(tz)
     return tz
 

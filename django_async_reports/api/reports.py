@@ -1,4 +1,4 @@
-"""The reports REST API: one viewset with the seed's routes."""
+"""The reports REST API: ``ReportViewSet``, with the routes of the reports mount."""
 
 from __future__ import annotations
 
@@ -10,28 +10,20 @@ from django.urls import reverse
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.fields import empty
 from rest_framework.filters import OrderingFilter
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from . import progress, services
-from .conf import report_settings
-from .downloads import download_response
-from .exceptions import InvalidReportState, ReportDispatchError
+from .. import progress, services
+from ..conf import report_settings
+from ..downloads import download_response
+from ..models import Report
+from ..registry import registry
+from .base import AsyncReportsViewMixin
 from .filters import ReportFilter
-from .models import Report
-from .registry import registry
-from .serializers import ReportCreateSerializer, ReportSerializer
-
-
-class ReportPagination(PageNumberPagination):
-    page_size_query_param = "page_size"
-
-    def get_page_size(self, request: Request) -> int | None:
-        self.page_size = int(report_settings.PAGE_SIZE)
-        self.max_page_size = int(report_settings.MAX_PAGE_SIZE)
-        return super().get_page_size(request)
+from .report_serializers import ReportCreateSerializer, ReportSerializer
 
 
 def describe_parameters(generator_class: Any) -> dict[str, Any]:
@@ -50,16 +42,15 @@ def describe_parameters(generator_class: Any) -> dict[str, Any]:
             info["help_text"] = str(field.help_text)
         if getattr(field, "choices", None):
             info["choices"] = list(field.choices)
-        if not field.required and field.default is not None and not callable(field.default):
-            from rest_framework.fields import empty
-
-            if field.default is not empty:
-                info["default"] = field.default
+        default = field.default
+        if not field.required and default not in (None, empty) and not callable(default):
+            info["default"] = default
         described[name] = info
     return described
 
 
 class ReportViewSet(
+    AsyncReportsViewMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
@@ -68,20 +59,10 @@ class ReportViewSet(
     """List, request, follow, download, cancel and regenerate your own reports."""
 
     serializer_class = ReportSerializer
-    pagination_class = ReportPagination
     filter_backends = [DjangoFilterBackend, OrderingFilter]
     filterset_class = ReportFilter
     ordering_fields = ["created_at", "updated_at", "completed_at", "status", "priority", "title"]
     ordering = ["-created_at"]
-
-    def get_permissions(self) -> list[Any]:
-        return [cls() for cls in report_settings.PERMISSION_CLASSES]
-
-    def get_authenticators(self) -> list[Any]:
-        classes = report_settings.AUTHENTICATION_CLASSES
-        if classes is None:
-            return super().get_authenticators()
-        return [cls() for cls in classes]
 
     def get_queryset(self) -> QuerySet[Report]:
         # Only the requester's own reports: another user's id is a 404.
@@ -97,12 +78,10 @@ class ReportViewSet(
             data=request.data, context=self.get_serializer_context()
         )
         serializer.is_valid(raise_exception=True)
-        try:
-            result = services.request_or_reuse_report(
-                user=request.user, validated=True, **serializer.validated_data
-            )
-        except ReportDispatchError as exc:
-            return _queue_unavailable(exc)
+        # A refused dispatch (ReportDispatchError) is a 503: see .base.
+        result = services.request_or_reuse_report(
+            user=request.user, validated=True, **serializer.validated_data
+        )
         report = result.report
         data = ReportSerializer(report, context=self.get_serializer_context()).data
         # "created": a new report (201); "reused" / "joined": an identical
@@ -178,13 +157,9 @@ class ReportViewSet(
 
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
+        """Cancel an active report; a finished one is a 409 (InvalidReportState, see .base)."""
         report = self.get_object()
-        try:
-            services.cancel_report(report)
-        except InvalidReportState as exc:
-            return Response(
-                {"message": str(exc), "status": report.status}, status=status.HTTP_409_CONFLICT
-            )
+        services.cancel_report(report)
         return Response({"message": "Report cancelled.", "status": report.status})
 
     @action(detail=True, methods=["post"])
@@ -196,25 +171,9 @@ class ReportViewSet(
                 {"report_type": [f'"{report.report_type}" is no longer a known report type.']},
                 status=status.HTTP_400_BAD_REQUEST,
             )
-        from rest_framework.exceptions import ValidationError
-
         try:
             new = services.regenerate_report(report, user=request.user)
         except ValidationError as exc:
             raise ValidationError({"parameters": exc.detail}) from exc
-        except ReportDispatchError as exc:
-            return _queue_unavailable(exc)
         data = ReportSerializer(new, context=self.get_serializer_context()).data
         return Response(data, status=status.HTTP_201_CREATED)
-
-
-def _queue_unavailable(exc: ReportDispatchError) -> Response:
-    """503: the request was saved (and marked failed), but the broker refused it."""
-    return Response(
-        {
-            "detail": "The report queue is unavailable; the report was saved as failed. "
-            "Try again shortly."
-        },
-        status=status.HTTP_503_SERVICE_UNAVAILABLE,
-        headers={"Retry-After": "30"},
-    )

@@ -1,0 +1,81 @@
+"""What every viewset of the API shares: access rules, pagination, and domain errors as HTTP.
+
+* Permission and authentication classes come from the ``ASYNC_REPORTS``
+  settings (``PERMISSION_CLASSES``, ``AUTHENTICATION_CLASSES``; ``None`` keeps
+  DRF's defaults), read at request time so ``override_settings`` applies.
+* Pages hold ``PAGE_SIZE`` items, ``?page_size=`` up to ``MAX_PAGE_SIZE``.
+* The service layer's exceptions become answers here, as DRF's own exceptions
+  do, so actions never build error responses: ``InvalidReportState`` is a
+  ``409`` (``{"message", "status"}``, the status the object is in) and
+  ``ReportDispatchError`` a ``503`` with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Model
+from rest_framework import status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from ..conf import report_settings
+from ..exceptions import InvalidReportState, ReportDispatchError
+
+__all__ = ["AsyncReportsViewMixin", "ReportPagination"]
+
+#: Seconds a client is asked to wait after a ``503``.
+RETRY_AFTER = 30
+
+
+class ReportPagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+
+    def get_page_size(self, request: Request) -> int | None:
+        self.page_size = int(report_settings.PAGE_SIZE)
+        self.max_page_size = int(report_settings.MAX_PAGE_SIZE)
+        return super().get_page_size(request)
+
+
+class AsyncReportsViewMixin:
+    """Put first in the bases of the package's viewsets (before DRF's ``GenericViewSet``).
+
+    Actions load their object with ``get_object()``, which keeps it as
+    ``self.object`` so that an error answer can describe it.
+    """
+
+    pagination_class: Any = ReportPagination
+    object: Model | None = None
+
+    def get_permissions(self) -> list[Any]:
+        return [cls() for cls in report_settings.PERMISSION_CLASSES]
+
+    def get_authenticators(self) -> list[Any]:
+        classes = report_settings.AUTHENTICATION_CLASSES
+        if classes is None:
+            return super().get_authenticators()  # type: ignore[misc]
+        return [cls() for cls in classes]
+
+    def get_object(self) -> Any:
+        self.object = super().get_object()  # type: ignore[misc]
+        return self.object
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, InvalidReportState):
+            # The transition does not apply to the object's current status.
+            data: dict[str, Any] = {"message": str(exc)}
+            if self.object is not None and hasattr(self.object, "status"):
+                data["status"] = self.object.status
+            return Response(data, status=status.HTTP_409_CONFLICT)
+        if isinstance(exc, ReportDispatchError):
+            # The request was saved (and marked failed), but the broker refused it.
+            return Response(
+                {
+                    "detail": "The report queue is unavailable; the report was saved as "
+                    "failed. Try again shortly."
+                },
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": str(RETRY_AFTER)},
+            )
+        return super().handle_exception(exc)  # type: ignore[misc]

@@ -1,0 +1,67 @@
+"""Rules of a report request's fields, shared by the reports API and the schedules.
+
+Each takes a Python value and returns it cleaned, or raises DRF
+``ValidationError`` with the message users see, so a report request and a
+schedule answer a broken rule with the same words.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import URLValidator
+from rest_framework.exceptions import ValidationError
+
+from ..conf import report_settings
+from ..delivery import validate_webhook_url
+from ..registry import registry
+
+
+def check_report_type(value: Any) -> str:
+    """``value`` if a generator is registered under it, else an error listing the known types."""
+    if not isinstance(value, str) or value not in registry:
+        known = ", ".join(g.report_type for g in registry) or "none"
+        raise ValidationError(
+            f'"{value}" is not a known report type. Known types: {known}.', code="invalid_choice"
+        )
+    return value
+
+
+def check_parameters_object(value: Any) -> dict[str, Any]:
+    """``value`` as a dict if it is a JSON object within ``MAX_PARAMETERS_BYTES``, else an error."""
+    if not isinstance(value, Mapping):
+        raise ValidationError("Expected a JSON object.", code="invalid")
+    limit = int(report_settings.MAX_PARAMETERS_BYTES)
+    if len(json.dumps(value, default=str)) > limit:
+        raise ValidationError(
+            f"Parameters must be at most {limit} bytes of JSON.", code="max_length"
+        )
+    return dict(value)
+
+
+def check_webhook_url(value: Any, *, resolve_host: bool) -> str:
+    """The stripped URL ("" for none) if webhooks may be POSTed to it, else an error.
+
+    An ``http``/``https`` URL without credentials whose host is, or with
+    ``resolve_host`` resolves to, public addresses only
+    (:func:`~django_async_reports.delivery.validate_webhook_url`; checked again
+    at each send).
+    """
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValidationError("Enter a valid http:// or https:// URL.", code="invalid")
+    value = value.strip()
+    if not value:
+        return ""
+    try:
+        URLValidator(schemes=["http", "https"])(value)
+    except DjangoValidationError:
+        raise ValidationError("Enter a valid http:// or https:// URL.", code="invalid") from None
+    try:
+        return validate_webhook_url(value, resolve=resolve_host)
+    except ValueError as exc:  # WebhookURLRefused: its message is meant for the user
+        raise ValidationError(str(exc), code="invalid") from exc
