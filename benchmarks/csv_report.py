@@ -198,8 +198,8 @@ def main() -> None:
             results[method].append(json.loads(proc.stdout.strip().splitlines()[-1]))
     med = {m: sorted(r, key=lambda x: x["seconds"])[len(r) // 2] for m, r in results.items()}
     copy_s = med["copy"]["seconds"]
-    print(f"{args.rows:,} rows, median of {args.repeat} run(s); anchors from "
-          "shared/performance-anchors.md (1M rows)")
+    print(f"{args.rows:,} rows, median of {args.repeat} run(s); anchors: "
+          "reference figures (1M rows, 2-core machine)")
     print(f"{'method':45} {'rows/s':>9} {'xCOPY':>6} {'RSS MiB':>8} | "
           f"{'anchor rows/s':>13} {'xCOPY':>6} {'RSS':>5}")
     for method, (label, a_rate, a_ratio, a_rss) in ANCHORS.items():

@@ -3,8 +3,8 @@
 Every run is a fresh process (peak RSS, ``ru_maxrss``, belongs to it alone)
 doing what a worker does: claim, generate (rows streamed to the writer),
 post-process (gzip when asked, checksum, size) and store, on the table of
-``csv_report.py``. Printed side by side with the anchors of
-``shared/performance-anchors.md``: COPY, and the bare xlsxwriter / openpyxl
+``csv_report.py``. Printed side by side with reference figures measured on
+this kind of machine (2 cores): COPY, and the bare xlsxwriter / openpyxl
 workbooks, which write values_list rows with no report machinery at all.
 
     .venv/bin/python benchmarks/report_formats.py --rows 1000000
@@ -83,7 +83,7 @@ def main() -> None:
             sys.exit(f"{name} failed:\n{proc.stderr[-3000:]}")
         results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
     copy_s = results["copy"]["seconds"]
-    print(f"{args.rows:,} rows, one run each; anchors from shared/performance-anchors.md (1M rows)")
+    print(f"{args.rows:,} rows, one run each; anchors: reference figures, 1M rows, 2-core machine")
     print(f"{'run':8} {'rows/s':>9} {'xCOPY':>6} {'post s':>7} {'file MiB':>9} {'RSS MiB':>8} | "
           f"{'anchor':42} {'rows/s':>8} {'xCOPY':>6} {'RSS':>4}")  # fmt: skip
     for name, r in results.items():

@@ -1,3 +1,5 @@
+"""The app config: registers the system checks and the tasks, and autodiscovers ``reports.py``."""
+
 from __future__ import annotations
 
 from django.apps import AppConfig

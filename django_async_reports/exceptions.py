@@ -60,3 +60,16 @@ def describe(exc: BaseException) -> str:
         message = str(exc)
         text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
     return text[:MAX_ERROR_LENGTH]
+
+
+#: Errors no retry can fix: a report (or a schedule's run) fails at once, with
+#: :func:`describe` saying why. ImportError: a format's optional package missing
+#: on the worker (the web server may have it).
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
+    ValidationError,
+    NotRegistered,
+    ValueError,
+    TypeError,
+    LookupError,
+    ImportError,
+)

@@ -1,4 +1,8 @@
-"""The ``Report`` model: one requested report, its status, progress and result file."""
+"""The models: ``Report``, ``ReportSchedule``, ``ScheduleExecution``, ``WebhookDelivery``.
+
+Their querysets are the only writers of their state: ``Report.objects.transition``
+and ``ScheduleExecution.objects.claim_channel`` / ``record_report_outcome``.
+"""
 
 from __future__ import annotations
 

@@ -12,24 +12,12 @@ from typing import Any
 
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
-from rest_framework.exceptions import ValidationError
 
-from . import services
+from . import routing, services
 from .conf import report_settings
-from .exceptions import NotRegistered, ReportCancelled, describe
+from .exceptions import PERMANENT_ERRORS, ReportCancelled, describe
 
 logger = logging.getLogger(__name__)
-
-# Errors no retry can fix: fail the report at once. ImportError: a format's
-# optional package missing on this worker (the web server may have it).
-PERMANENT_ERRORS = (
-    ValidationError,
-    NotRegistered,
-    ValueError,
-    TypeError,
-    LookupError,
-    ImportError,
-)
 
 
 class ReportTask(Task):
@@ -54,7 +42,7 @@ class ReportTask(Task):
 @shared_task(
     bind=True,
     base=ReportTask,
-    name="django_async_reports.generate_report",
+    name=routing.GENERATE_REPORT,
     max_retries=3,
     default_retry_delay=60,
     soft_time_limit=600,
@@ -122,7 +110,7 @@ def generate_report(self: Any, report_id: str) -> dict[str, Any]:
 @shared_task(
     bind=True,
     base=ReportTask,
-    name="django_async_reports.post_process_report",
+    name=routing.POST_PROCESS_REPORT,
     max_retries=3,
     default_retry_delay=10,
     acks_late=True,
@@ -143,7 +131,7 @@ def post_process_report(self: Any, report_id: str) -> dict[str, Any]:
 
 @shared_task(
     bind=True,
-    name="django_async_reports.send_report_notification",
+    name=routing.SEND_REPORT_NOTIFICATION,
     max_retries=3,
     default_retry_delay=30,
     acks_late=True,
@@ -176,7 +164,7 @@ def _abandon_delivery(report_id: str) -> None:
 # -- schedules (tick) ---------------------------------------------------------------
 @shared_task(
     bind=True,
-    name="django_async_reports.send_schedule_failure_notification",
+    name=routing.SEND_SCHEDULE_FAILURE_NOTIFICATION,
     max_retries=3,
     default_retry_delay=30,
     acks_late=True,
@@ -211,7 +199,7 @@ def send_schedule_failure_notification(self: Any, execution_id: int) -> dict[str
     return {"execution_id": execution_id, "email_status": status}
 
 
-@shared_task(name="django_async_reports.tick_schedules")
+@shared_task(name=routing.TICK_SCHEDULES)
 def tick_schedules() -> dict[str, int]:
     """Start every due schedule (beat sends this every ``SCHEDULE_TICK_INTERVAL`` seconds).
 
@@ -226,7 +214,7 @@ def tick_schedules() -> dict[str, int]:
 
 
 # -- retention ---------------------------------------------------------------------
-@shared_task(name="django_async_reports.cleanup_expired_reports")
+@shared_task(name=routing.CLEANUP_EXPIRED_REPORTS)
 def cleanup_expired_reports() -> dict[str, int]:
     """Delete expired reports and their files (beat sends this every ``CLEANUP_INTERVAL``).
 
@@ -246,7 +234,7 @@ def cleanup_expired_reports() -> dict[str, int]:
 # -- delivery (webhooks) -------------------------------------------------------------
 @shared_task(
     bind=True,
-    name="django_async_reports.deliver_webhook",
+    name=routing.DELIVER_WEBHOOK,
     max_retries=None,  # attempts are counted in the arguments (WEBHOOK_MAX_ATTEMPTS)
     acks_late=True,
     reject_on_worker_lost=True,

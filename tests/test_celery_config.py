@@ -154,3 +154,16 @@ def test_cleanup_is_a_low_priority_beat_entry_every_cleanup_interval(settings):
     app = make_app()
     configure_celery(app)
     assert set(app.conf.beat_schedule) == {"django_async_reports.tick_schedules"}
+
+
+def test_task_names_are_the_published_ones():
+    """Messages already queued name these tasks: a rename would strand them."""
+    assert set(TASK_NAMES) == {
+        "django_async_reports.generate_report",
+        "django_async_reports.post_process_report",
+        "django_async_reports.send_report_notification",
+        "django_async_reports.tick_schedules",
+        "django_async_reports.send_schedule_failure_notification",
+        "django_async_reports.deliver_webhook",
+        "django_async_reports.cleanup_expired_reports",
+    }

@@ -27,7 +27,7 @@ from rest_framework.exceptions import ValidationError
 
 from .. import delivery, routing, services
 from ..conf import report_settings
-from ..exceptions import MAX_ERROR_LENGTH, NotRegistered, describe
+from ..exceptions import MAX_ERROR_LENGTH, PERMANENT_ERRORS, describe
 from ..models import ReportSchedule, ScheduleExecution
 from . import times, variables
 
@@ -37,8 +37,6 @@ logger = logging.getLogger(__name__)
 
 ExecutionStatus = ScheduleExecution.Status
 Delivery = ScheduleExecution.Delivery
-# Errors a run can hit before its report exists: recorded on the execution.
-RUN_ERRORS = (ValidationError, NotRegistered, ValueError, TypeError, LookupError)
 
 
 # -- a run: its parameters, its delivery, its failure told --------------------------
@@ -159,7 +157,7 @@ def _start_execution(
     except Exception as exc:
         # Whatever a generator's serializer raises fails this run, recorded
         # and told to the owner, never the whole tick.
-        if not isinstance(exc, RUN_ERRORS):
+        if not isinstance(exc, PERMANENT_ERRORS):  # the unexpected: keep its traceback
             logger.exception("Parameters of schedule %s raised", schedule.pk)
         error = describe(exc)
     try:
