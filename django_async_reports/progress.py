@@ -1,5 +1,8 @@
 """Throttled progress: the cache (polled by the API), the row, and Celery's task state.
 
+The row is the truth; the cache (Redis in production) only makes polling
+cheap, and every cache call is best effort.
+
 Progress is written at most every ``PROGRESS_INTERVAL`` seconds and only when
 it moved by ``PROGRESS_STEP`` percent or its message changed, because every
 write costs a database round trip and an ``update_state`` (about 0.3 ms each:
@@ -9,6 +12,7 @@ conditional update that doubles as the cancellation check.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,30 +24,69 @@ from django.utils import timezone
 from .conf import report_settings
 from .models import Report
 
+logger = logging.getLogger(__name__)
+
 
 def cache_key(report_id: Any) -> str:
     return f"{report_settings.CACHE_KEY_PREFIX}:progress:{report_id}"
 
 
+# The cache is a cache: the row holds every report's status and progress, so
+# an unreachable cache (Redis down) costs freshness, never a request or a run.
+# Its errors are logged once a minute per process, not on every write.
+_CACHE_ERROR_LOG_INTERVAL = 60.0
+_last_cache_error_log = -_CACHE_ERROR_LOG_INTERVAL
+
+
+def _cache_failed(operation: str, report_id: Any) -> None:
+    global _last_cache_error_log
+    now = time.monotonic()
+    if now - _last_cache_error_log >= _CACHE_ERROR_LOG_INTERVAL:
+        _last_cache_error_log = now
+        logger.warning(
+            "The progress cache (CACHES[%r]) failed to %s report %s; progress is read "
+            "from the database until it is back (this message repeats at most once a minute).",
+            report_settings.CACHE,
+            operation,
+            report_id,
+            exc_info=True,
+        )
+
+
 def write_cache(report_id: Any, **values: Any) -> None:
-    """Merge ``values`` into the cached progress of a report, never lowering progress."""
-    cache = caches[report_settings.CACHE]
-    key = cache_key(report_id)
-    current = cache.get(key) or {}
-    if "progress" in values and current.get("progress") is not None:
-        values["progress"] = max(int(values["progress"]), int(current["progress"]))
-    current.update(values)
-    current["updated_at"] = timezone.now().isoformat()
-    cache.set(key, current, report_settings.PROGRESS_CACHE_TIMEOUT)
+    """Merge ``values`` into the cached progress of a report, never lowering progress.
+
+    Best effort: an unreachable cache is logged and skipped.
+    """
+    try:
+        cache = caches[report_settings.CACHE]
+        key = cache_key(report_id)
+        current = cache.get(key) or {}
+        if "progress" in values and current.get("progress") is not None:
+            values["progress"] = max(int(values["progress"]), int(current["progress"]))
+        current.update(values)
+        current["updated_at"] = timezone.now().isoformat()
+        cache.set(key, current, report_settings.PROGRESS_CACHE_TIMEOUT)
+    except Exception:
+        _cache_failed("write", report_id)
 
 
 def read_cache(report_id: Any) -> dict[str, Any] | None:
-    value = caches[report_settings.CACHE].get(cache_key(report_id))
+    """The cached progress of a report; None when there is none or the cache is unreachable."""
+    try:
+        value = caches[report_settings.CACHE].get(cache_key(report_id))
+    except Exception:
+        _cache_failed("read", report_id)
+        return None
     return value if isinstance(value, dict) else None
 
 
 def delete_cache(report_id: Any) -> None:
-    caches[report_settings.CACHE].delete(cache_key(report_id))
+    """Forget a report's cached progress; an unreachable cache is logged and skipped."""
+    try:
+        caches[report_settings.CACHE].delete(cache_key(report_id))
+    except Exception:
+        _cache_failed("delete", report_id)
 
 
 class ProgressTracker:

@@ -8,6 +8,7 @@ nothing; the conditional updates in :mod:`.services` make the re-run safe.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from celery import Task, shared_task
@@ -18,6 +19,30 @@ from .conf import report_settings
 from .exceptions import PERMANENT_ERRORS, ReportCancelled, describe
 
 logger = logging.getLogger(__name__)
+
+
+# Progress mirrored to Celery's result backend (for Flower and AsyncResult) is a
+# nicety: the row and the cache hold the truth. A backend that fails (Redis
+# down) is left alone for a minute, since each failed write may block for as
+# long as the backend's own retry policy (about 20 s by default).
+_MIRROR_PAUSE = 60.0
+_mirror_paused_until = 0.0
+
+
+def _mirror_progress(task: Task, percent: int, message: str) -> None:
+    global _mirror_paused_until
+    if time.monotonic() < _mirror_paused_until:
+        return
+    try:
+        task.update_state(state="PROGRESS", meta={"progress": percent, "message": message})
+    except Exception:
+        _mirror_paused_until = time.monotonic() + _MIRROR_PAUSE
+        logger.warning(
+            "Could not mirror progress to the Celery result backend; not trying again "
+            "for %d s (the report's own progress is unaffected).",
+            _MIRROR_PAUSE,
+            exc_info=True,
+        )
 
 
 class ReportTask(Task):
@@ -72,7 +97,7 @@ def generate_report(self: Any, report_id: str) -> dict[str, Any]:
 
     def task_state(percent: int, message: str) -> None:
         if self.request.id:
-            self.update_state(state="PROGRESS", meta={"progress": percent, "message": message})
+            _mirror_progress(self, percent, message)
 
     try:
         report = services.generate(report, task_state=task_state)

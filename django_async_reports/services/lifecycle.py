@@ -114,7 +114,7 @@ def cancel_report(report: Report) -> Report:
     record_outcome(report)
     progress.write_cache(report.pk, status=Status.CANCELLED, message="Cancelled")
     discard_files(report)
-    signals.report_cancelled.send(sender=Report, report=report)
+    signals.send(signals.report_cancelled, Report, report=report)
     transaction.on_commit(lambda: _notify_cancelled(report))
     return report
 
@@ -185,7 +185,7 @@ def claim_report(report_id: Any, *, redelivered: bool = False) -> Report | None:
     progress.write_cache(
         report.pk, status=Status.PROCESSING, progress=report.progress, message="Starting"
     )
-    signals.report_started.send(sender=Report, report=report)
+    signals.send(signals.report_started, Report, report=report)
     return report
 
 

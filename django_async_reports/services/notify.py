@@ -46,21 +46,9 @@ def notify(report: Report) -> bool:
     # Receivers run once, after the e-mail went out; one that raises is logged
     # and never keeps the others (or a retry) from running.
     if report.status == Status.COMPLETED:
-        responses = signals.report_completed.send_robust(sender=Report, report=report)
-    elif report.status == Status.CANCELLED:
-        responses = []
-    else:
-        responses = signals.report_failed.send_robust(
-            sender=Report, report=report, error=report.error_message
-        )
-    for receiver, response in responses:
-        if isinstance(response, Exception):
-            logger.error(
-                "Receiver %r of the report signal raised for report %s",
-                receiver,
-                report.pk,
-                exc_info=response,
-            )
+        signals.send(signals.report_completed, Report, report=report)
+    elif report.status == Status.FAILED:
+        signals.send(signals.report_failed, Report, report=report, error=report.error_message)
     return True
 
 

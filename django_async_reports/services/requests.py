@@ -207,7 +207,7 @@ def _save(request: ReportRequest) -> tuple[Report, list[Exception]]:
 
 def _created(report: Report, dispatch_errors: list[Exception]) -> Report:
     raise_dispatch_error(report, dispatch_errors)
-    signals.report_requested.send(sender=Report, report=report)
+    signals.send(signals.report_requested, Report, report=report)
     return report
 
 
