@@ -23,7 +23,7 @@ from kombu import Queue
 
 from . import routing
 from .conf import report_settings
-from .routing import report_queues
+from .routing import report_queues, result_options
 
 # Task names that survive module moves.
 TASK_NAMES = (
@@ -35,6 +35,15 @@ TASK_NAMES = (
     routing.DELIVER_WEBHOOK,
     routing.CLEANUP_EXPIRED_REPORTS,
 )
+
+#: Retries of a failed result-backend write, unless the host sets its own
+#: ``result_backend_transport_options["retry_policy"]``.
+RESULT_BACKEND_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 0.5,
+}
 
 #: The beat entries of the app: a tick that starts every due schedule, and
 #: the cleanup of expired reports.
@@ -48,7 +57,9 @@ def configure_celery(app: Any, *, prefetch_multiplier: int | None = 1) -> None:
     Keeps the host's own ``task_queues`` (and its default queue, so its other
     tasks still run). ``prefetch_multiplier=1`` (the default) lets a worker
     reserve one message per process, which priorities need to take effect;
-    pass ``None`` to leave the host's value alone.
+    pass ``None`` to leave the host's value alone. A result backend's retry
+    policy is bounded (:data:`RESULT_BACKEND_RETRY_POLICY`) unless the host's
+    ``result_backend_transport_options`` has one.
     """
     if app.configured:
         _apply(app, prefetch_multiplier)
@@ -84,6 +95,12 @@ def _apply(app: Any, prefetch_multiplier: int | None) -> None:
         conf.task_routes = (routes, *tuple(host_routes))
     if prefetch_multiplier is not None:
         conf.worker_prefetch_multiplier = prefetch_multiplier
+    # A result backend that is down (Redis stopped) costs a task about a second,
+    # not the ~20 s of Celery's default retries per write, unless the host set
+    # its own policy. The package's tasks never fail on these writes.
+    transport_options = dict(conf.result_backend_transport_options or {})
+    transport_options.setdefault("retry_policy", dict(RESULT_BACKEND_RETRY_POLICY))
+    conf.result_backend_transport_options = transport_options
     # The host's own entry of the same name, if any, wins.
     entries = {TICK_ENTRY_NAME: tick_entry()}
     cleanup = cleanup_entry()
@@ -113,6 +130,7 @@ def tick_entry() -> dict[str, Any]:
             # Ahead of waiting reports: a tick is short and late runs are late reports.
             "priority": int(priorities.get("urgent", priorities.get("normal", 5))),
             "expires": interval,
+            **result_options(),
         },
     }
 
@@ -138,5 +156,6 @@ def cleanup_entry() -> dict[str, Any] | None:
             "routing_key": normal.routing_key,
             "priority": int(priorities.get("low", 1)),
             "expires": float(interval),
+            **result_options(),
         },
     }

@@ -230,7 +230,8 @@ def _check_s3_object_parameters(alias: str, config: Any) -> list[CheckMessage]:
 
 
 def _check_formats_and_storage(value: Any) -> list[CheckMessage]:
-    """DEFAULT_FORMAT is an installed format (E015); CLEANUP_INTERVAL, DOWNLOAD_REDIRECT (E016)."""
+    """DEFAULT_FORMAT is an installed format (E015); CLEANUP_INTERVAL, DOWNLOAD_REDIRECT (E016);
+    TASK_RESULTS (E018)."""
     from .writers import writer_classes
 
     messages: list[CheckMessage] = []
@@ -264,6 +265,8 @@ def _check_formats_and_storage(value: Any) -> list[CheckMessage]:
                 "E016",
             )
         )
+    if not isinstance(value("TASK_RESULTS"), bool):
+        messages.append(_error(f"{SETTINGS_NAME}['TASK_RESULTS'] must be True or False.", "E018"))
     if value("DOWNLOAD_REDIRECT") not in (None, True, False):
         messages.append(
             _error(

@@ -71,6 +71,11 @@ DEFAULTS: dict[str, Any] = {
     "PROGRESS_STEP": 1,
     # How often the running generator looks at the persisted cancel flag.
     "CANCEL_CHECK_INTERVAL": 1.0,
+    # Store the package's task states (STARTED, PROGRESS) and return values in
+    # Celery's result backend, for AsyncResult(report.celery_task_id). Off, the
+    # package never touches the result backend: the row holds every report's
+    # state, and a result backend that is down (Redis) costs nothing.
+    "TASK_RESULTS": False,
     # Neutralise cells a spreadsheet would execute (=, +, -, @, tab, CR).
     "NEUTRALIZE_FORMULAS": True,
     # REST API.

@@ -65,6 +65,16 @@ def ensure_declared(app: Any) -> None:
             queues.add(queue)
 
 
+def result_options() -> dict[str, Any]:
+    """``ignore_result`` for the package's messages, from ``TASK_RESULTS``.
+
+    Ignored results also keep the publisher off the result backend: with a
+    Redis backend, Celery otherwise subscribes to each task's result before
+    publishing it, and a stopped Redis would refuse every new report.
+    """
+    return {"ignore_result": not report_settings.TASK_RESULTS}
+
+
 def route_for_priority(priority: str) -> dict[str, Any]:
     """JSON-safe ``apply_async`` options (queue, exchange, routing key, priority)."""
     normal_queue, high_queue = report_queues()
@@ -86,7 +96,7 @@ def send_task(name: str, args: Sequence[Any], *, priority: str, **options: Any) 
     """
     app = current_app
     ensure_declared(app)
-    options = {**route_for_priority(priority), **options}
+    options = {**route_for_priority(priority), **result_options(), **options}
     task = app.tasks.get(name)  # registered here: its own apply_async (and its defaults)
     if task is not None:
         task.apply_async(args=tuple(args), **options)
@@ -106,7 +116,7 @@ def send_chain(steps: Sequence[ChainStep], *, priority: str) -> None:
     """
     app = current_app
     ensure_declared(app)
-    route = route_for_priority(priority)
+    route = {**route_for_priority(priority), **result_options()}
     signatures = [
         signature(name, args=tuple(args), immutable=True, app=app).set(**{**route, **options})
         for name, args, options in steps

@@ -21,31 +21,68 @@ from .exceptions import PERMANENT_ERRORS, ReportCancelled, describe
 logger = logging.getLogger(__name__)
 
 
-# Progress mirrored to Celery's result backend (for Flower and AsyncResult) is a
-# nicety: the row and the cache hold the truth. A backend that fails (Redis
-# down) is left alone for a minute, since each failed write may block for as
-# long as the backend's own retry policy (about 20 s by default).
-_MIRROR_PAUSE = 60.0
-_mirror_paused_until = 0.0
+# Celery's result backend (task states for Flower and AsyncResult) only mirrors
+# what the report's row holds: a backend that fails (Redis down) must not fail a
+# report. After a failed write, writes pause for a minute per process, since
+# each one may block for as long as the backend's own retry policy.
+_RESULTS_PAUSE = 60.0
+_results_paused_until = 0.0
+_RESULT_WRITES = frozenset(
+    {
+        "store_result",
+        "mark_as_started",
+        "mark_as_done",
+        "mark_as_failure",
+        "mark_as_retry",
+        "mark_as_revoked",
+    }
+)
 
 
-def _mirror_progress(task: Task, percent: int, message: str) -> None:
-    global _mirror_paused_until
-    if time.monotonic() < _mirror_paused_until:
-        return
-    try:
-        task.update_state(state="PROGRESS", meta={"progress": percent, "message": message})
-    except Exception:
-        _mirror_paused_until = time.monotonic() + _MIRROR_PAUSE
-        logger.warning(
-            "Could not mirror progress to the Celery result backend; not trying again "
-            "for %d s (the report's own progress is unaffected).",
-            _MIRROR_PAUSE,
-            exc_info=True,
-        )
+class _BestEffortResults:
+    """A result backend whose writes are skipped, logged, never raised, when it fails."""
+
+    def __init__(self, backend: Any) -> None:
+        self._backend = backend
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._backend, name)
+        if name not in _RESULT_WRITES or not callable(value):
+            return value
+
+        def write(*args: Any, **kwargs: Any) -> Any:
+            global _results_paused_until
+            if time.monotonic() < _results_paused_until:
+                return None
+            try:
+                return value(*args, **kwargs)
+            except Exception:
+                _results_paused_until = time.monotonic() + _RESULTS_PAUSE
+                logger.warning(
+                    "The Celery result backend failed (%s); task states are not written for "
+                    "%d s. Reports are unaffected: their state is in the database.",
+                    name,
+                    _RESULTS_PAUSE,
+                    exc_info=True,
+                )
+                return None
+
+        return write
 
 
-class ReportTask(Task):
+class ResilientTask(Task):
+    """Base of the package's tasks: their result writes are best effort (see above)."""
+
+    @property
+    def backend(self) -> Any:
+        return _BestEffortResults(Task.backend.fget(self))  # type: ignore[attr-defined]
+
+    @backend.setter
+    def backend(self, value: Any) -> None:
+        self._backend = value
+
+
+class ReportTask(ResilientTask):
     """Fails the report when Celery gives up on the task outside its body.
 
     A hard time limit kills the worker process: the body never sees it, but
@@ -96,8 +133,9 @@ def generate_report(self: Any, report_id: str) -> dict[str, Any]:
         return {"report_id": report_id, "status": "skipped"}
 
     def task_state(percent: int, message: str) -> None:
-        if self.request.id:
-            _mirror_progress(self, percent, message)
+        # Mirrored for AsyncResult when TASK_RESULTS is on; best effort (ResilientTask).
+        if self.request.id and report_settings.TASK_RESULTS:
+            self.update_state(state="PROGRESS", meta={"progress": percent, "message": message})
 
     try:
         report = services.generate(report, task_state=task_state)
@@ -156,6 +194,7 @@ def post_process_report(self: Any, report_id: str) -> dict[str, Any]:
 
 @shared_task(
     bind=True,
+    base=ResilientTask,
     name=routing.SEND_REPORT_NOTIFICATION,
     max_retries=3,
     default_retry_delay=30,
@@ -189,6 +228,7 @@ def _abandon_delivery(report_id: str) -> None:
 # -- schedules (tick) ---------------------------------------------------------------
 @shared_task(
     bind=True,
+    base=ResilientTask,
     name=routing.SEND_SCHEDULE_FAILURE_NOTIFICATION,
     max_retries=3,
     default_retry_delay=30,
@@ -224,7 +264,7 @@ def send_schedule_failure_notification(self: Any, execution_id: int) -> dict[str
     return {"execution_id": execution_id, "email_status": status}
 
 
-@shared_task(name=routing.TICK_SCHEDULES)
+@shared_task(base=ResilientTask, name=routing.TICK_SCHEDULES)
 def tick_schedules() -> dict[str, int]:
     """Start every due schedule (beat sends this every ``SCHEDULE_TICK_INTERVAL`` seconds).
 
@@ -239,7 +279,7 @@ def tick_schedules() -> dict[str, int]:
 
 
 # -- retention ---------------------------------------------------------------------
-@shared_task(name=routing.CLEANUP_EXPIRED_REPORTS)
+@shared_task(base=ResilientTask, name=routing.CLEANUP_EXPIRED_REPORTS)
 def cleanup_expired_reports() -> dict[str, int]:
     """Delete expired reports and their files (beat sends this every ``CLEANUP_INTERVAL``).
 
@@ -259,6 +299,7 @@ def cleanup_expired_reports() -> dict[str, int]:
 # -- delivery (webhooks) -------------------------------------------------------------
 @shared_task(
     bind=True,
+    base=ResilientTask,
     name=routing.DELIVER_WEBHOOK,
     max_retries=None,  # attempts are counted in the arguments (WEBHOOK_MAX_ATTEMPTS)
     acks_late=True,

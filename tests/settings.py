@@ -121,6 +121,9 @@ ASYNC_REPORTS = {
     # Most tests post the same request several times and expect as many
     # reports; the reuse tests turn reuse on (REUSE_WINDOW_SECONDS) themselves.
     "REUSE_WINDOW_SECONDS": 0,
+    # The end-to-end tests read the tasks' return values (the Redis result backend);
+    # tests/faults runs with it off, as a fresh install does.
+    "TASK_RESULTS": True,
 }
 # Extra ASYNC_REPORTS keys (JSON) for one test's worker subprocess.
 ASYNC_REPORTS.update(json.loads(os.environ.get("ASYNC_REPORTS_TEST_OVERRIDES", "{}")))

@@ -86,6 +86,7 @@ def test_tick_schedules_is_one_beat_entry_on_the_reports_queue():
         "routing_key": "reports.generate",
         "priority": 9,
         "expires": 60.0,
+        "ignore_result": False,  # tests/settings.py turns TASK_RESULTS on
     }
     assert app.conf.task_routes["django_async_reports.tick_schedules"] == {
         "queue": settings.ASYNC_REPORTS["QUEUE"],
@@ -167,3 +168,38 @@ def test_task_names_are_the_published_ones():
         "django_async_reports.deliver_webhook",
         "django_async_reports.cleanup_expired_reports",
     }
+
+
+def test_bounds_the_result_backends_retries_unless_the_host_chose():
+    from django_async_reports.celery_config import RESULT_BACKEND_RETRY_POLICY
+
+    app = make_app(result_backend_transport_options={"visibility_timeout": 60})
+    configure_celery(app)
+    assert app.conf.result_backend_transport_options == {
+        "visibility_timeout": 60,
+        "retry_policy": RESULT_BACKEND_RETRY_POLICY,
+    }
+    mine = {"max_retries": 5}
+    app = make_app(result_backend_transport_options={"retry_policy": mine})
+    configure_celery(app)
+    assert app.conf.result_backend_transport_options == {"retry_policy": mine}
+
+
+def test_without_task_results_nothing_is_asked_of_the_result_backend(settings, monkeypatch):
+    """The default: messages (and beat's) ignore results, so publishing never needs Redis."""
+    settings.ASYNC_REPORTS = {**settings.ASYNC_REPORTS, "TASK_RESULTS": False}
+    app = make_app()
+    configure_celery(app)
+    for entry in app.conf.beat_schedule.values():
+        assert entry["options"]["ignore_result"] is True
+
+    from django_async_reports import routing
+
+    sent = []
+    monkeypatch.setattr(
+        routing.current_app.tasks[routing.DELIVER_WEBHOOK],
+        "apply_async",
+        lambda args=None, **options: sent.append(options),
+    )
+    routing.send_task(routing.DELIVER_WEBHOOK, ["r", "e", "m", 1], priority="normal")
+    assert sent[0]["ignore_result"] is True

@@ -248,3 +248,10 @@ def test_content_encoding_alone_does_not_silence_w003(settings):
     settings.STORAGES = {**settings.STORAGES, "s3": alias}
     settings.ASYNC_REPORTS = {"STORAGE": "s3"}
     assert ids(check_settings()) == ["django_async_reports.W003"]
+
+
+def test_task_results_must_be_a_boolean(settings):
+    from django_async_reports.checks import check_settings
+
+    settings.ASYNC_REPORTS = {**settings.ASYNC_REPORTS, "TASK_RESULTS": "yes"}
+    assert [m.id for m in check_settings()] == ["django_async_reports.E018"]

@@ -1,0 +1,83 @@
+"""Stopping and starting this machine's real services for the fault tests.
+
+Every stop is a context manager that starts the service again whatever happens
+in its block, and waits until it answers, so the rest of the suite (and CI)
+finds it running. The start commands are the ones ``.ci/run`` uses.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+REDIS_START = [
+    "redis-server",
+    "--daemonize",
+    "yes",
+    "--bind",
+    "127.0.0.1",
+    "-::1",
+    "--port",
+    "{port}",
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    "--dir",
+    "/var/lib/redis",
+    "--logfile",
+    "/var/log/redis/ci.log",
+]
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex((host, port)) == 0
+
+
+def wait_port(host: str, port: int, *, is_open: bool, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if port_open(host, port) == is_open:
+            return
+        time.sleep(0.2)
+    state = "open" if is_open else "closed"
+    raise AssertionError(f"{host}:{port} is not {state} after {timeout}s")
+
+
+def redis_address() -> tuple[str, int]:
+    url = urlsplit(settings.REDIS_URL)
+    return url.hostname or "127.0.0.1", url.port or 6379
+
+
+def start_redis() -> None:
+    host, port = redis_address()
+    if port_open(host, port):
+        return
+    subprocess.run(["mkdir", "-p", "/var/lib/redis", "/var/log/redis"], check=True, timeout=10)
+    command = [part.format(port=port) for part in REDIS_START]
+    subprocess.run(command, check=True, timeout=30)
+    wait_port(host, port, is_open=True)
+
+
+@contextmanager
+def redis_stopped() -> Iterator[None]:
+    """Redis is down inside the block (its data is lost: it keeps nothing on disk)."""
+    host, port = redis_address()
+    try:
+        subprocess.run(
+            ["redis-cli", "-h", host, "-p", str(port), "shutdown", "nosave"],
+            timeout=30,
+            capture_output=True,
+        )
+        wait_port(host, port, is_open=False)
+        yield
+    finally:
+        start_redis()
