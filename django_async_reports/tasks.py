@@ -116,7 +116,7 @@ def generate_report(self: Any, report_id: str) -> dict[str, Any]:
     """Generate a report's file, with progress, cancellation, retries and a timeout."""
     redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
     try:
-        report = services.claim_report(report_id, redelivered=redelivered)
+        report = services.claim_report(report_id, redelivered=redelivered, task_id=self.request.id)
     except Exception as exc:
         # The database is unreachable: the report is still pending, try again later.
         raise self.retry(
@@ -129,7 +129,7 @@ def generate_report(self: Any, report_id: str) -> dict[str, Any]:
         if services.is_running(report_id):
             # Another message of this report (sent again at a higher priority)
             # runs it, with its own chain: this one's later steps are not needed.
-            self.request.chain = None
+            self.request.chain = None  # Celery reads it once the body has returned
         return {"report_id": report_id, "status": "skipped"}
 
     def task_state(percent: int, message: str) -> None:

@@ -703,5 +703,6 @@ class TestJoinerPriority:
         assert response.status_code == 200
         assert "Could not send report" in caplog.text
         report = Report.objects.get(pk=first["id"])
-        # Still pending on its first message, which still runs it.
+        # Still pending on its first message, which still runs it, at its first priority.
         assert (report.status, report.celery_task_id) == ("pending", first["celery_task_id"])
+        assert report.priority == "low"

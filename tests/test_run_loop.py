@@ -97,3 +97,44 @@ class TestSlowRowsOnTheService:
             services.generate(report, task_state=cancel_once_under_way)
         seen_after = time.monotonic() - cancelled_at[0]
         assert seen_after < 0.6, seen_after  # CANCEL_CHECK_INTERVAL is 0.1 s; rows 4 s more
+
+
+class TestPacedBatchesEdges:
+    def test_an_interval_of_zero_groups_by_size_alone(self):
+        """0 used to mean "look after every chunk": never a database round trip per row."""
+        clock = Clock(step=0.5)
+        batches = list(services.paced_batches(timed_rows(clock, 1200), 500, 0.0, clock=clock))
+        assert [len(b) for b in batches] == [500, 500, 200]
+
+    def test_the_rows_are_closed_when_the_caller_stops_early(self):
+        closed = []
+
+        def rows():
+            try:
+                yield from ((n,) for n in range(10_000))
+            finally:
+                closed.append(True)  # a generator's cursor, its finally
+
+        batches = services.paced_batches(rows(), 500, 1.0)
+        next(batches)
+        batches.close()
+        assert closed == [True]
+
+
+@pytest.mark.django_db
+class TestClaimsOfTwoMessages:
+    """A report sent again at a higher priority has two messages; one runs it."""
+
+    def test_the_claim_names_the_running_message(self, user):
+        report = ReportFactory(user=user, report_type="numbers", parameters={"count": 1})
+        claimed = services.claim_report(report.pk, task_id="message-b")
+        assert claimed is not None and claimed.celery_task_id == "message-b"
+
+    def test_a_redelivered_stale_message_does_not_take_over_another_messages_run(self, user):
+        report = ReportFactory(user=user, report_type="numbers", parameters={"count": 1})
+        assert services.claim_report(report.pk, task_id="message-b") is not None
+        # Message A comes back redelivered (its worker restarted while it sat prefetched).
+        assert services.claim_report(report.pk, redelivered=True, task_id="message-a") is None
+        # The running message's own redelivery (its worker died) does take over.
+        again = services.claim_report(report.pk, redelivered=True, task_id="message-b")
+        assert again is not None and again.status == Report.Status.PROCESSING

@@ -169,6 +169,19 @@ class TestCreate:
         assert response.json()["cron_expression"] == "0 7 * * 1-5"
         assert response.json()["weekday"] is None
 
+    def test_a_cron_expression_longer_than_its_column_is_a_400(self, auth_client):
+        every_minute = ",".join(str(minute) for minute in range(60)) + " * * * *"
+        assert len(every_minute) > 120
+        response = auth_client.post(
+            URL,
+            {**NUMBERS, "frequency": "custom", "cron_expression": every_minute},
+            format="json",
+        )
+        assert response.status_code == 400, response.content
+        assert response.json() == {
+            "cron_expression": ["Ensure this field has no more than 120 characters."]
+        }
+
     def test_title_defaults_to_the_report_type_label(self, auth_client):
         response = auth_client.post(URL, NUMBERS, format="json")
 

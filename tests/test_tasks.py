@@ -181,3 +181,24 @@ def test_a_failing_result_backend_never_fails_the_run(user, monkeypatch, caplog)
     assert "The Celery result backend failed (store_result)" in caplog.text
     report.refresh_from_db()
     assert (report.status, report.progress) == ("processing", 99)
+
+
+@pytest.mark.parametrize(
+    ("status", "chain_goes_on"),
+    [("processing", False), ("completed", True), ("cancelled", True)],
+)
+def test_a_message_that_finds_its_report_run_by_another_stops_its_chain(
+    user, status, chain_goes_on
+):
+    """Sent again at a higher priority, a report has two chains: the loser's later steps
+    must not run beside the winner's. A finished report's chain goes on (its notification
+    step delivers a cancellation the broker refused earlier)."""
+    report = ReportFactory(user=user, status=status)
+    task = tasks.generate_report
+    rest_of_chain = [{"task": "django_async_reports.post_process_report"}]
+    task.push_request(id="message-a", chain=list(rest_of_chain), delivery_info={})
+    try:
+        assert task.run(str(report.pk))["status"] == "skipped"
+        assert task.request.chain == (rest_of_chain if chain_goes_on else None)
+    finally:
+        task.pop_request()

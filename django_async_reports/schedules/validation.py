@@ -206,9 +206,18 @@ def validate_schedule(
         cleaned["webhook_url"] = instance.webhook_url
     if "report_type" in cleaned:
         _clean_for_report_type(current, instance, owner, cleaned, errors)
+    _check_column_lengths(cleaned, errors)
     if errors:
         raise ValidationError(errors)
     return {name: cleaned[name] for name in EDITABLE_FIELDS}
+
+
+def _check_column_lengths(cleaned: dict[str, Any], errors: dict[str, Any]) -> None:
+    """A text longer than its column is a field error, never a database error (a 500)."""
+    for name, value in cleaned.items():
+        limit = getattr(ReportSchedule._meta.get_field(name), "max_length", None)
+        if name not in errors and isinstance(value, str) and limit and len(value) > limit:
+            errors[name] = [f"Ensure this field has no more than {limit} characters."]
 
 
 def _value_of(name: str, data: Mapping[str, Any], instance: ReportSchedule | None) -> Any:

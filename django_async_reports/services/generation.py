@@ -7,9 +7,11 @@ seconds, so progress and a cancel are seen in time whatever the pace of rows.
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
+from contextlib import closing
 from typing import Any
 
 from django.core.files import File
@@ -30,7 +32,7 @@ Status = Report.Status
 
 def paced_batches(
     rows: Iterable[Any], size: int, every: float, *, clock: Callable[[], float] = time.monotonic
-) -> Iterator[list[Any]]:
+) -> Generator[list[Any], None, None]:
     """Group ``rows`` in lists of ``size``, or fewer once ``every`` seconds have passed.
 
     Fast rows are written in full batches; slow rows (an API call or a
@@ -38,17 +40,30 @@ def paced_batches(
     and cancellation checks, at least every ``every`` seconds of wall-clock
     time. The clock is read once per row: a few tens of nanoseconds. A row
     that blocks longer than ``every`` delays the hand-over until it returns.
+    An ``every`` of 0 (or less) groups by ``size`` alone: handing over every
+    row would cost a database round trip per row. ``rows`` is closed when the
+    caller stops early (a cancel, an error), as a ``for`` loop over it would.
     """
-    batch: list[Any] = []
-    deadline = clock() + every
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= size or clock() >= deadline:
+    iterator = iter(rows)
+    try:
+        if every <= 0:
+            while full := list(itertools.islice(iterator, size)):
+                yield full
+            return
+        batch: list[Any] = []
+        deadline = clock() + every
+        for row in iterator:
+            batch.append(row)
+            if len(batch) >= size or clock() >= deadline:
+                yield batch
+                batch = []
+                deadline = clock() + every
+        if batch:
             yield batch
-            batch = []
-            deadline = clock() + every
-    if batch:
-        yield batch
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
 
 
 def generate(report: Report, *, task_state: Callable[[int, str], None] | None = None) -> Report:
@@ -80,15 +95,16 @@ def generate(report: Report, *, task_state: Callable[[int, str], None] | None = 
         writer = writer_class(tmp, neutralize_formulas=neutralize, context=context)
         writer.write_header(columns)
         batches = paced_batches(generator.rows(params), max(1, generator.chunk_size), tracker.pace)
-        for chunk in batches:
-            if tracker.rows == 0 and len(chunk[0]) != len(columns):
-                raise ValueError(
-                    f"{generator_class.__name__}.rows() yielded {len(chunk[0])} values "
-                    f"for {len(columns)} columns."
-                )
-            writer.write_rows(chunk)
-            if not tracker.advance(len(chunk)):
-                raise ReportCancelled(report.pk)
+        with closing(batches):  # closes rows() too: its cursor, its finally
+            for chunk in batches:
+                if tracker.rows == 0 and len(chunk[0]) != len(columns):
+                    raise ValueError(
+                        f"{generator_class.__name__}.rows() yielded {len(chunk[0])} values "
+                        f"for {len(columns)} columns."
+                    )
+                writer.write_rows(chunk)
+                if not tracker.advance(len(chunk)):
+                    raise ReportCancelled(report.pk)
         summary = generator.summary(params, tracker.rows)
         writer.write_summary(summary, tracker.rows)
         writer.close()

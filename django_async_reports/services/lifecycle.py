@@ -163,22 +163,28 @@ def expiry_for(report_type: str, finished_at: datetime) -> datetime:
 
 
 # -- what the tasks do -----------------------------------------------------------------
-def claim_report(report_id: Any, *, redelivered: bool = False) -> Report | None:
+def claim_report(
+    report_id: Any, *, redelivered: bool = False, task_id: str | None = None
+) -> Report | None:
     """Move a pending report to processing; None when there is nothing to run.
 
-    A redelivered message (its worker died mid-run) may also take over a
-    report left in processing.
+    ``task_id`` is the claiming message's: the row then names the message that
+    runs it. A redelivered message (its worker died mid-run) may take over a
+    report left in processing, but only one the row says is its own: another
+    message of the report (sent again at a higher priority) may be running it.
     """
-    allowed = [Status.PENDING, Status.PROCESSING] if redelivered else [Status.PENDING]
     now = timezone.now()
-    claimed = Report.objects.transition(
-        report_id,
-        allowed,
-        status=Status.PROCESSING,
-        started_at=now,
-        progress_message="Starting",
-        updated_at=now,
-    )
+    claim = {
+        "status": Status.PROCESSING,
+        "started_at": now,
+        "progress_message": "Starting",
+        "updated_at": now,
+        **({"celery_task_id": task_id} if task_id else {}),
+    }
+    claimed = Report.objects.transition(report_id, Status.PENDING, **claim)
+    if not claimed and redelivered:
+        own = Report.objects.filter(celery_task_id=task_id) if task_id else Report.objects.all()
+        claimed = own.transition(report_id, Status.PROCESSING, **claim)
     if not claimed:
         return None
     report = Report.objects.select_related("user").get(pk=report_id)

@@ -39,7 +39,8 @@ def raise_priority(report: Report, priority: str) -> Report:
         report.priority
     ):
         return report
-    task_id, previous_task_id = str(uuid.uuid4()), report.celery_task_id
+    task_id = str(uuid.uuid4())
+    previous = {"priority": report.priority, "celery_task_id": report.celery_task_id}
     pending = Report.objects.transition(
         report.pk, Status.PENDING, priority=priority, celery_task_id=task_id
     )
@@ -52,13 +53,15 @@ def raise_priority(report: Report, priority: str) -> Report:
             try:
                 publishing.dispatch(report)
             except Exception:
-                # The first message is still queued: the report runs, at its old priority.
+                # The first message is still queued: the report runs, at its old
+                # priority, which the row (and the answer, when this ran before it
+                # was returned) says again.
                 logger.warning(
                     "Could not send report %s again as %s", report.pk, priority, exc_info=True
                 )
-                Report.objects.filter(pk=report.pk, celery_task_id=task_id).update(
-                    celery_task_id=previous_task_id
-                )
+                Report.objects.filter(pk=report.pk, celery_task_id=task_id).update(**previous)
+                for name, value in previous.items():
+                    setattr(report, name, value)
 
         transaction.on_commit(send)
     return report
