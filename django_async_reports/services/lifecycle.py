@@ -18,11 +18,11 @@ from django.utils import timezone
 from .. import progress, signals
 from ..conf import report_settings
 from ..exceptions import MAX_ERROR_LENGTH, InvalidReportState, ReportDispatchError
-from ..models import Report
+from ..models import Report, ScheduleExecution
 from ..registry import registry
 from . import publishing
 from .files import discard_files
-from .notify import notify, record_outcome
+from .notify import notify
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def cancel_report(report: Report) -> Report:
     report.refresh_from_db()
     if not updated:
         raise InvalidReportState(f"Report is already {report.status} and cannot be cancelled.")
-    record_outcome(report)
+    ScheduleExecution.objects.record_report_outcome(report)
     progress.write_cache(report.pk, status=Status.CANCELLED, message="Cancelled")
     discard_files(report)
     signals.send(signals.report_cancelled, Report, report=report)

@@ -16,11 +16,6 @@ logger = logging.getLogger(__name__)
 Status = Report.Status
 
 
-def record_outcome(report: Report) -> None:
-    """Record a scheduled report's outcome on its execution (nothing for ad-hoc reports)."""
-    ScheduleExecution.objects.record_report_outcome(report)
-
-
 def notify(report: Report) -> bool:
     """Record a schedule's outcome, deliver (e-mail, webhook), send the signal, once.
 
@@ -31,7 +26,7 @@ def notify(report: Report) -> bool:
     """
     if report.status not in Report.FINISHED_STATUSES:
         return False
-    record_outcome(report)
+    ScheduleExecution.objects.record_report_outcome(report)  # none for ad-hoc reports
     claimed = Report.objects.filter(pk=report.pk, notified_at__isnull=True).update(
         notified_at=timezone.now()
     )
