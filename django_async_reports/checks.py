@@ -22,6 +22,7 @@ _NON_NEGATIVE_NUMBERS = (
 )
 # ...but not for these.
 _POSITIVE_NUMBERS = (
+    "MAX_WORKER_LOSSES",
     "SOFT_TIME_LIMIT",
     "RETENTION_SECONDS",
     "PAGE_SIZE",

@@ -29,6 +29,10 @@ DEFAULTS: dict[str, Any] = {
     # Retries of generate_report: attempts after the first one, and the delay.
     "MAX_RETRIES": 3,
     "RETRY_COUNTDOWN": 60,
+    # A report whose worker process is lost this many times (killed, out of
+    # memory: its message comes back redelivered) fails for good instead of
+    # looping, since a report that kills its worker would do so forever.
+    "MAX_WORKER_LOSSES": 3,
     # Seconds before SoftTimeLimitExceeded marks a report failed with "Timeout".
     "SOFT_TIME_LIMIT": 600,
     # Hard limit; None means SOFT_TIME_LIMIT + 60.

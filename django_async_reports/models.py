@@ -102,6 +102,10 @@ class Report(models.Model):
     result_data = models.JSONField(_("result data"), default=dict, blank=True)
     error_message = models.TextField(_("error message"), blank=True)
     retry_count = models.PositiveIntegerField(_("retry count"), default=0)
+    # Claims by a worker, the first run included; it only ever grows.
+    attempt = models.PositiveIntegerField(_("attempt"), default=0, editable=False)
+    # Runs whose worker process was lost (the message came back redelivered).
+    worker_losses = models.PositiveIntegerField(_("worker losses"), default=0, editable=False)
     send_email = models.BooleanField(
         _("send e-mail"), default=False, help_text=_("E-mail the requester when it finishes.")
     )

@@ -138,3 +138,26 @@ class TestClaimsOfTwoMessages:
         # The running message's own redelivery (its worker died) does take over.
         again = services.claim_report(report.pk, redelivered=True, task_id="message-b")
         assert again is not None and again.status == Report.Status.PROCESSING
+
+    def test_each_claim_counts_and_a_takeover_counts_a_lost_worker(self, user):
+        report = ReportFactory(user=user, report_type="numbers", parameters={"count": 1})
+        services.claim_report(report.pk, task_id="m")
+        services.claim_report(report.pk, redelivered=True, task_id="m")
+        report.refresh_from_db()
+        assert (report.attempt, report.worker_losses) == (2, 1)
+
+    def test_a_report_that_keeps_killing_its_worker_fails_for_good(
+        self, user, settings, captured_dispatches
+    ):
+        settings.ASYNC_REPORTS = {**settings.ASYNC_REPORTS, "MAX_WORKER_LOSSES": 2}
+        report = ReportFactory(user=user, report_type="numbers", parameters={"count": 1})
+        assert services.claim_report(report.pk, task_id="m") is not None
+        assert services.claim_report(report.pk, redelivered=True, task_id="m") is not None
+        # The second loss reaches the limit: failed, not run a third time.
+        assert services.claim_report(report.pk, redelivered=True, task_id="m") is None
+        report.refresh_from_db()
+        assert report.status == Report.Status.FAILED
+        assert report.error_message.startswith("The worker running this report was lost 2 times")
+        # The admin's Retry starts the count again.
+        retried = services.retry_report(report)
+        assert retried.worker_losses == 0 and retried.status == Report.Status.PENDING

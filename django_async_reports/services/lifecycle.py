@@ -72,6 +72,7 @@ def retry_report(report: Report) -> Report:
             progress_message="Queued",
             error_message="",
             retry_count=0,
+            worker_losses=0,
             started_at=None,
             completed_at=None,
             expires_at=None,  # set again when this run finishes
@@ -172,6 +173,8 @@ def claim_report(
     runs it. A redelivered message (its worker died mid-run) may take over a
     report left in processing, but only one the row says is its own: another
     message of the report (sent again at a higher priority) may be running it.
+    Each claim counts in ``attempt``; a report whose worker was lost
+    ``MAX_WORKER_LOSSES`` times fails instead of being taken over again.
     """
     now = timezone.now()
     claim = {
@@ -179,12 +182,17 @@ def claim_report(
         "started_at": now,
         "progress_message": "Starting",
         "updated_at": now,
+        "attempt": F("attempt") + 1,
         **({"celery_task_id": task_id} if task_id else {}),
     }
     claimed = Report.objects.transition(report_id, Status.PENDING, **claim)
     if not claimed and redelivered:
         own = Report.objects.filter(celery_task_id=task_id) if task_id else Report.objects.all()
-        claimed = own.transition(report_id, Status.PROCESSING, **claim)
+        if _worker_lost_too_often(own.filter(pk=report_id, status=Status.PROCESSING)):
+            return None
+        claimed = own.transition(
+            report_id, Status.PROCESSING, worker_losses=F("worker_losses") + 1, **claim
+        )
     if not claimed:
         return None
     report = Report.objects.select_related("user").get(pk=report_id)
@@ -193,6 +201,25 @@ def claim_report(
     )
     signals.send(signals.report_started, Report, report=report)
     return report
+
+
+def _worker_lost_too_often(running: Any) -> bool:
+    """Fail the report of ``running`` (a queryset of it, processing) at its last allowed loss.
+
+    The redelivery at hand is one more loss of a worker on top of ``worker_losses``.
+    """
+    row = running.values("pk", "worker_losses").first()
+    if row is None:
+        return False
+    losses = row["worker_losses"] + 1
+    if losses < int(report_settings.MAX_WORKER_LOSSES):
+        return False
+    fail_report(
+        row["pk"],
+        f"The worker running this report was lost {losses} times (killed, or out of "
+        "memory?); it is not run again. Retry it once the cause is fixed.",
+    )
+    return True
 
 
 def is_running(report_id: Any) -> bool:

@@ -162,6 +162,18 @@ class CrashOnceReport(ReportGenerator):
 
 
 @register
+class CrashAlwaysReport(ReportGenerator):
+    """A poison report: kills its worker process on every run."""
+
+    report_type = "crash_always"
+    columns = ["never"]
+
+    def rows(self, params):
+        os.kill(os.getpid(), signal.SIGKILL)
+        yield ("never",)
+
+
+@register
 class ChartedReport(ReportGenerator):
     """Sales per region with typed cells and charts over its rows and its summary."""
 
