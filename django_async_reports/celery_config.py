@@ -34,6 +34,7 @@ TASK_NAMES = (
     routing.SEND_SCHEDULE_FAILURE_NOTIFICATION,
     routing.DELIVER_WEBHOOK,
     routing.CLEANUP_EXPIRED_REPORTS,
+    routing.SWEEP_REPORTS,
 )
 
 #: Retries of a failed result-backend write, unless the host sets its own
@@ -49,6 +50,7 @@ RESULT_BACKEND_RETRY_POLICY = {
 #: the cleanup of expired reports.
 TICK_ENTRY_NAME = "django_async_reports.tick_schedules"
 CLEANUP_ENTRY_NAME = "django_async_reports.cleanup_expired_reports"
+SWEEP_ENTRY_NAME = "django_async_reports.sweep_reports"
 
 
 def configure_celery(app: Any, *, prefetch_multiplier: int | None = 1) -> None:
@@ -59,7 +61,9 @@ def configure_celery(app: Any, *, prefetch_multiplier: int | None = 1) -> None:
     reserve one message per process, which priorities need to take effect;
     pass ``None`` to leave the host's value alone. A result backend's retry
     policy is bounded (:data:`RESULT_BACKEND_RETRY_POLICY`) unless the host's
-    ``result_backend_transport_options`` has one.
+    ``result_backend_transport_options`` has one. Publisher confirms are
+    turned on (``broker_transport_options["confirm_publish"]``) unless the
+    host set that option: a message counts as sent once the broker has it.
     """
     if app.configured:
         _apply(app, prefetch_multiplier)
@@ -101,11 +105,16 @@ def _apply(app: Any, prefetch_multiplier: int | None) -> None:
     transport_options = dict(conf.result_backend_transport_options or {})
     transport_options.setdefault("retry_policy", dict(RESULT_BACKEND_RETRY_POLICY))
     conf.result_backend_transport_options = transport_options
+    # Without confirms a publish to a broker under a memory alarm, or one that
+    # crashes before persisting, "succeeds" and the message is lost.
+    broker_options = dict(conf.broker_transport_options or {})
+    broker_options.setdefault("confirm_publish", True)
+    conf.broker_transport_options = broker_options
     # The host's own entry of the same name, if any, wins.
     entries = {TICK_ENTRY_NAME: tick_entry()}
-    cleanup = cleanup_entry()
-    if cleanup is not None:
-        entries[CLEANUP_ENTRY_NAME] = cleanup
+    for name, entry in ((CLEANUP_ENTRY_NAME, cleanup_entry()), (SWEEP_ENTRY_NAME, sweep_entry())):
+        if entry is not None:
+            entries[name] = entry
     conf.beat_schedule = {**entries, **(conf.beat_schedule or {})}
 
 
@@ -155,6 +164,33 @@ def cleanup_entry() -> dict[str, Any] | None:
             "exchange": normal.exchange.name,
             "routing_key": normal.routing_key,
             "priority": int(priorities.get("low", 1)),
+            "expires": float(interval),
+            **result_options(),
+        },
+    }
+
+
+def sweep_entry() -> dict[str, Any] | None:
+    """The beat entry of the sweeper, every ``SWEEP_INTERVAL`` seconds.
+
+    It sends the messages the broker did not confirm (a report accepted while
+    it was down) and takes back reports whose run was lost. None when
+    ``SWEEP_INTERVAL`` is None (the host runs ``sweep_reports`` from cron).
+    """
+    interval = report_settings.SWEEP_INTERVAL
+    if interval is None:
+        return None
+    normal = report_queues()[0]
+    priorities = report_settings.MESSAGE_PRIORITIES
+    return {
+        "task": SWEEP_ENTRY_NAME,
+        "schedule": float(interval),
+        "options": {
+            "queue": normal.name,
+            "exchange": normal.exchange.name,
+            "routing_key": normal.routing_key,
+            # Ahead of waiting reports: what it sends may be long overdue.
+            "priority": int(priorities.get("urgent", priorities.get("normal", 5))),
             "expires": float(interval),
             **result_options(),
         },

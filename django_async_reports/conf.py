@@ -33,6 +33,23 @@ DEFAULTS: dict[str, Any] = {
     # memory: its message comes back redelivered) fails for good instead of
     # looping, since a report that kills its worker would do so forever.
     "MAX_WORKER_LOSSES": 3,
+    # -- reliability -------------------------------------------------------
+    # Seconds a publish may take, publisher confirm included, before it counts
+    # as failed: the report then waits (pending, "Waiting for the queue") for
+    # the sweeper instead of holding a web request.
+    "PUBLISH_TIMEOUT": 5.0,
+    # Seconds between two runs of the sweeper (a beat entry), which sends the
+    # messages a process could not (broker down, process killed) and takes
+    # back reports whose worker is gone. None leaves it to the
+    # sweep_reports command.
+    "SWEEP_INTERVAL": 60,
+    # A processing report with no heartbeat (progress write) for its hard time
+    # limit plus this many seconds has lost its run: the sweeper queues it again.
+    "STUCK_MARGIN": 300,
+    # Seconds a notification's claim holds before another run may take it
+    # over (its worker died mid-delivery): at least the notification task's
+    # hard time limit.
+    "NOTIFY_LEASE": 600,
     # Seconds before SoftTimeLimitExceeded marks a report failed with "Timeout".
     "SOFT_TIME_LIMIT": 600,
     # Hard limit; None means SOFT_TIME_LIMIT + 60.

@@ -23,6 +23,10 @@ class NotRegistered(AsyncReportsError, LookupError):
     """No generator is registered under the requested report_type."""
 
 
+class IdempotencyKeyReused(AsyncReportsError, ValueError):
+    """An ``Idempotency-Key`` sent again with a different request (the API answers 422)."""
+
+
 class InvalidGenerator(AsyncReportsError, ImproperlyConfigured):
     """A generator class is missing something it must declare (report_type, columns...)."""
 
@@ -32,9 +36,10 @@ class InvalidReportState(AsyncReportsError, ValueError):
 
 
 class ReportDispatchError(AsyncReportsError, ConnectionError):
-    """The report was saved but its task could not be sent to the broker.
+    """No longer raised: a report whose task the broker refuses waits, pending.
 
-    The report is marked failed with the broker's error, so it can be retried.
+    Its row records the message (``Report.next_step``) and the sweeper sends
+    it once the broker is back. Kept so that hosts' ``except`` clauses import.
     """
 
 

@@ -67,6 +67,11 @@ class Report(models.Model):
         NORMAL = "normal", _("Normal")
         LOW = "low", _("Low")
 
+    class Step(models.TextChoices):
+        GENERATE = "generate", _("Generate")
+        POST_PROCESS = "post_process", _("Post-process")
+        NOTIFY = "notify", _("Notify")
+
     ACTIVE_STATUSES = (Status.PENDING, Status.PROCESSING)
     FINISHED_STATUSES = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
 
@@ -96,6 +101,7 @@ class Report(models.Model):
     # sha256 of (report_type, format, compress, normalised parameters): finds
     # an identical earlier request of the same user to reuse.
     fingerprint = models.CharField(_("fingerprint"), max_length=64, blank=True, editable=False)
+    idempotency_key = models.CharField(max_length=255, blank=True, default="", editable=False)
     result_file = models.FileField(
         _("result file"), upload_to="", storage=get_report_storage, max_length=255, blank=True
     )
@@ -106,6 +112,12 @@ class Report(models.Model):
     attempt = models.PositiveIntegerField(_("attempt"), default=0, editable=False)
     # Runs whose worker process was lost (the message came back redelivered).
     worker_losses = models.PositiveIntegerField(_("worker losses"), default=0, editable=False)
+    # The outbox: the step whose message the broker has not confirmed (``notify``:
+    # not delivered yet), due from next_step_at; else the sweeper sends it.
+    next_step = models.CharField(
+        _("next step"), max_length=20, choices=Step.choices, blank=True, default="", editable=False
+    )
+    next_step_at = models.DateTimeField(_("next step due"), null=True, blank=True, editable=False)
     send_email = models.BooleanField(
         _("send e-mail"), default=False, help_text=_("E-mail the requester when it finishes.")
     )
@@ -135,10 +147,20 @@ class Report(models.Model):
             models.Index(fields=["expires_at"], name="async_report_expires_idx"),
             models.Index(fields=["user", "-created_at"], name="async_report_user_created_idx"),
             models.Index(fields=["user", "fingerprint"], name="async_report_user_fp_idx"),
+            models.Index(
+                fields=["next_step_at"],
+                condition=~models.Q(next_step=""),
+                name="async_report_outbox_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(progress__lte=100), name="async_report_progress_lte_100"
+            ),
+            models.UniqueConstraint(  # one report per client's Idempotency-Key
+                fields=["user", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="async_report_user_idempotency_key",
             ),
         ]
 
@@ -240,10 +262,8 @@ class ScheduleExecutionQuerySet(models.QuerySet["ScheduleExecution"]):
     ) -> bool:
         """Move the ``<channel>_status`` of the matching executions from ``from_`` to ``to``.
 
-        One conditional ``UPDATE ... WHERE <channel>_status IN from_``, the
-        delivery channels' only transition: of two workers claiming one channel,
-        exactly one gets True. ``lookup`` (``pk=...``, ``report=...``) selects
-        the executions and is required, so that no call moves every row.
+        One conditional UPDATE: of two workers claiming one channel, exactly one
+        gets True. ``lookup`` (``pk=...``, ``report=...``) is required.
         """
         if not lookup:
             raise TypeError("claim_channel() needs a lookup, such as pk=... or report=...")
@@ -255,12 +275,9 @@ class ScheduleExecutionQuerySet(models.QuerySet["ScheduleExecution"]):
         """Copy a finished report's outcome onto its schedule execution, once.
 
         Completed reports complete the execution (rows, file size); failed ones
-        fail it with the report's error, cancelled ones with "Cancelled" (the
-        status has no "cancelled": the run did not deliver). A conditional update
-        from ``pending``/``running``, so a retried notification step records
-        nothing twice. Returns the execution when this call recorded the outcome,
-        None when the report is not a scheduled one, not finished, or the outcome
-        was already recorded.
+        fail it with the report's error, cancelled ones with "Cancelled" (the run
+        did not deliver). A conditional update from ``pending``/``running``.
+        Returns the execution when this call recorded the outcome, else None.
         """
         if report.status not in Report.FINISHED_STATUSES:
             return None

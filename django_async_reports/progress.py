@@ -101,10 +101,15 @@ class ProgressTracker:
         report_id: Any,
         total: int | None,
         *,
+        attempt: int | None = None,
         task_state: Callable[[int, str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.report_id = report_id
+        # Writes are fenced by the run's claim: a stale run (its report taken
+        # over) stops at its next write or check instead of writing over the new one.
+        rows = Report.objects.all()
+        self._rows = rows if attempt is None else rows.filter(attempt=attempt)
         self.total = total if total and total > 0 else None
         self.rows = 0
         self._task_state = task_state
@@ -157,7 +162,7 @@ class ProgressTracker:
         self._last_write = self._last_check = now
         self._last_progress = max(self._last_progress, percent)
         self._last_message = message
-        updated = Report.objects.transition(
+        updated = self._rows.transition(
             self.report_id,
             Report.Status.PROCESSING,
             progress=Greatest("progress", percent),
@@ -173,4 +178,4 @@ class ProgressTracker:
         return True
 
     def still_processing(self) -> bool:
-        return Report.objects.filter(pk=self.report_id, status=Report.Status.PROCESSING).exists()
+        return self._rows.filter(pk=self.report_id, status=Report.Status.PROCESSING).exists()

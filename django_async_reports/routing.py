@@ -6,8 +6,10 @@ durable and declared with ``x-max-priority``.
 
 This module is also the one door to the broker for the rest of the package:
 services, schedules and delivery send tasks *by name* through
-:func:`send_task` and :func:`send_chain`, so none of them imports Celery or
-the task module (which imports them).
+:func:`send_task`, so none of them imports Celery or the task module (which
+imports them). Every publish is bounded (:func:`publish_options`): with
+publisher confirms on (``configure_celery``), a message counts as sent only
+once the broker has taken it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from celery import current_app, signature
+from celery import current_app
 from kombu import Exchange, Queue
 
 from .conf import report_settings
@@ -28,6 +30,7 @@ SEND_SCHEDULE_FAILURE_NOTIFICATION = "django_async_reports.send_schedule_failure
 DELIVER_WEBHOOK = "django_async_reports.deliver_webhook"
 TICK_SCHEDULES = "django_async_reports.tick_schedules"
 CLEANUP_EXPIRED_REPORTS = "django_async_reports.cleanup_expired_reports"
+SWEEP_REPORTS = "django_async_reports.sweep_reports"
 
 
 def report_exchange() -> Exchange:
@@ -75,6 +78,27 @@ def result_options() -> dict[str, Any]:
     return {"ignore_result": not report_settings.TASK_RESULTS}
 
 
+def publish_options() -> dict[str, Any]:
+    """``apply_async`` options that bound a publish to about ``PUBLISH_TIMEOUT`` seconds.
+
+    One retry on a fresh connection (a pooled one may be stale), and the
+    publisher confirm awaited at most ``PUBLISH_TIMEOUT``: a broker that is
+    down, unreachable or blocked (memory alarm) raises instead of hanging.
+    """
+    timeout = float(report_settings.PUBLISH_TIMEOUT)
+    return {
+        "retry": True,
+        "retry_policy": {
+            "max_retries": 1,
+            "interval_start": 0,
+            "interval_step": 0.5,
+            "interval_max": 0.5,
+        },
+        "timeout": timeout,
+        "confirm_timeout": timeout,
+    }
+
+
 def route_for_priority(priority: str) -> dict[str, Any]:
     """JSON-safe ``apply_async`` options (queue, exchange, routing key, priority)."""
     normal_queue, high_queue = report_queues()
@@ -96,32 +120,9 @@ def send_task(name: str, args: Sequence[Any], *, priority: str, **options: Any) 
     """
     app = current_app
     ensure_declared(app)
-    options = {**route_for_priority(priority), **result_options(), **options}
+    options = {**route_for_priority(priority), **result_options(), **publish_options(), **options}
     task = app.tasks.get(name)  # registered here: its own apply_async (and its defaults)
     if task is not None:
         task.apply_async(args=tuple(args), **options)
     else:
         app.send_task(name, args=tuple(args), **options)
-
-
-#: One step of a chain: task name, arguments, ``apply_async`` options.
-ChainStep = tuple[str, Sequence[Any], dict[str, Any]]
-
-
-def send_chain(steps: Sequence[ChainStep], *, priority: str) -> None:
-    """Publish ``steps`` (name, args, options) as one Celery chain on the route of ``priority``.
-
-    Each step runs after the previous one succeeded; its arguments are its
-    own (immutable signatures), never the previous step's result.
-    """
-    app = current_app
-    ensure_declared(app)
-    route = {**route_for_priority(priority), **result_options()}
-    signatures = [
-        signature(name, args=tuple(args), immutable=True, app=app).set(**{**route, **options})
-        for name, args, options in steps
-    ]
-    workflow = signatures[0]
-    for step in signatures[1:]:
-        workflow = workflow | step
-    workflow.apply_async()

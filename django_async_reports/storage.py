@@ -66,8 +66,13 @@ def _prefix_parts() -> list[str]:
     return [part for part in prefix.split("/") if part not in ("", ".", "..")]
 
 
-def report_file_name(user_id: Any, report_id: uuid.UUID, title: str, extension: str) -> str:
-    """Server-generated key ``<prefix>/<user id>/<report id>/<slug>.<ext>``.
+def report_file_name(
+    user_id: Any, report_id: uuid.UUID, title: str, extension: str, *, attempt: int = 0
+) -> str:
+    """Server-generated key ``<prefix>/<user id>/<report id>/[<attempt>/]<slug>.<ext>``.
+
+    ``attempt`` (the run's claim number, from 1) gives each run its own key,
+    so two runs of one report never write to the same object.
 
     Every segment is made here: the prefix without empty or dot segments, the
     slug of the user id, the report's UUID (re-parsed, so only a UUID passes)
@@ -75,7 +80,9 @@ def report_file_name(user_id: Any, report_id: uuid.UUID, title: str, extension: 
     """
     user_part = slugify(str(user_id)) or "user"
     report_part = str(uuid.UUID(str(report_id)))
-    return "/".join([*_prefix_parts(), user_part, report_part, safe_filename(title, extension)])
+    attempt_part = [str(int(attempt))] if attempt else []
+    filename = safe_filename(title, extension)
+    return "/".join([*_prefix_parts(), user_part, report_part, *attempt_part, filename])
 
 
 def report_folder(user_id: Any, report_id: uuid.UUID) -> str:
@@ -85,30 +92,38 @@ def report_folder(user_id: Any, report_id: uuid.UUID) -> str:
 
 
 def delete_report_files(user_id: Any, report_id: uuid.UUID, *, keep: str = "") -> int:
-    """Delete every file in a report's own folder but ``keep`` (and the emptied folder).
+    """Delete every file in a report's own folder but ``keep`` (and the emptied folders).
 
     The folder is server-made and unique to the report, so whatever an
-    interrupted step left there (a partial upload, an uncompressed original)
-    goes with the report. Returns how many files were deleted; storage errors
-    propagate, so a caller can keep the report's row and try again later.
+    interrupted step or another attempt left there (a partial upload, an
+    uncompressed original, in its attempt's sub-folder) goes with the report.
+    Returns how many files were deleted; storage errors propagate, so a
+    caller can keep the report's row and try again later.
     """
     storage = get_report_storage()
     folder = report_folder(user_id, report_id)
     try:
-        files = [f for f in storage.listdir(folder)[1] if f"{folder}/{f}" != keep]
+        subfolders, names = storage.listdir(folder)
     except FileNotFoundError:
         return 0
-    for name in files:
-        storage.delete(f"{folder}/{name}")
-    if keep:
-        return len(files)
+    paths = [f"{folder}/{name}" for name in names]
+    for sub in subfolders:  # one per attempt: keys never nest deeper
+        paths += [f"{folder}/{sub}/{name}" for name in storage.listdir(f"{folder}/{sub}")[1]]
+    deleted = [path for path in paths if path != keep]
+    for path in deleted:
+        storage.delete(path)
     try:
-        path = storage.path(folder)
+        local = storage.path(folder)
     except NotImplementedError:  # an object store: folders are only key prefixes
-        return len(files)
-    with contextlib.suppress(OSError):  # not empty (a file written meanwhile), or gone
-        os.rmdir(path)
-    return len(files)
+        return len(deleted)
+    # Emptied folders go too; one still holding ``keep`` (or a file written
+    # meanwhile) is not empty and stays.
+    for sub in subfolders:
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.join(local, sub))
+    with contextlib.suppress(OSError):
+        os.rmdir(local)
+    return len(deleted)
 
 
 def storage_is_remote(storage: Storage | None = None) -> bool:

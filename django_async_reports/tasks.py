@@ -12,7 +12,8 @@ import time
 from typing import Any
 
 from celery import Task, shared_task
-from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+from celery.exceptions import Retry, SoftTimeLimitExceeded, TimeLimitExceeded
+from django.db import DatabaseError, connections
 
 from . import routing, services
 from .conf import report_settings
@@ -75,7 +76,7 @@ class ResilientTask(Task):
 
     @property
     def backend(self) -> Any:
-        return _BestEffortResults(Task.backend.fget(self))  # type: ignore[attr-defined]
+        return _BestEffortResults(Task.backend.fget(self))
 
     @backend.setter
     def backend(self, value: Any) -> None:
@@ -106,30 +107,30 @@ class ReportTask(ResilientTask):
     base=ReportTask,
     name=routing.GENERATE_REPORT,
     max_retries=3,
-    default_retry_delay=60,
     soft_time_limit=600,
     track_started=True,
     acks_late=True,
     reject_on_worker_lost=True,
 )
 def generate_report(self: Any, report_id: str) -> dict[str, Any]:
-    """Generate a report's file, with progress, cancellation, retries and a timeout."""
-    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    """Generate a report's file, with progress, cancellation, retries and a timeout.
+
+    Hands over to the post-processing step when done (the row records it
+    first: see ``services.outbox``).
+    """
+    delivery_info = self.request.delivery_info or {}
     try:
-        report = services.claim_report(report_id, redelivered=redelivered, task_id=self.request.id)
+        report = services.claim_report(
+            report_id,
+            redelivered=bool(delivery_info.get("redelivered")),
+            resumed=bool(self.request.retries),
+            task_id=self.request.id,
+        )
     except Exception as exc:
         # The database is unreachable: the report is still pending, try again later.
-        raise self.retry(
-            exc=exc,
-            countdown=report_settings.RETRY_COUNTDOWN,
-            max_retries=int(report_settings.MAX_RETRIES),
-        ) from exc
+        _retry_without_database(self, exc)
     if report is None:
         logger.info("Report %s is not pending; nothing to do.", report_id)
-        if services.is_running(report_id):
-            # Another message of this report (sent again at a higher priority)
-            # runs it, with its own chain: this one's later steps are not needed.
-            self.request.chain = None  # Celery reads it once the body has returned
         return {"report_id": report_id, "status": "skipped"}
 
     def task_state(percent: int, message: str) -> None:
@@ -140,28 +141,33 @@ def generate_report(self: Any, report_id: str) -> dict[str, Any]:
     try:
         report = services.generate(report, task_state=task_state)
     except ReportCancelled:
-        logger.info("Report %s was cancelled while running.", report_id)
+        logger.info(
+            "Report %s was cancelled while running (or taken over by another run).", report_id
+        )
         return {"report_id": report_id, "status": "cancelled"}
     except SoftTimeLimitExceeded:
-        services.fail_report(report_id, "Timeout")
+        services.fail_report(report_id, "Timeout", attempt=report.attempt)
         raise
     except PERMANENT_ERRORS as exc:
-        services.fail_report(report_id, describe(exc))
+        services.fail_report(report_id, describe(exc), attempt=report.attempt)
         raise
     except Exception as exc:
-        max_retries = int(report_settings.MAX_RETRIES)
-        if self.request.retries < max_retries and services.schedule_retry(report_id, describe(exc)):
-            logger.warning(
-                "Report %s failed (attempt %s of %s); retrying.",
-                report_id,
-                self.request.retries + 1,
-                max_retries + 1,
-                exc_info=True,
-            )
-            raise self.retry(
-                exc=exc, countdown=report_settings.RETRY_COUNTDOWN, max_retries=max_retries
-            ) from exc
-        services.fail_report(report_id, describe(exc))
+        error = describe(exc)
+        try:
+            if isinstance(exc, DatabaseError):
+                _drop_broken_connections()  # a restarted server: reconnect for what follows
+            retrying = services.schedule_retry(report, error)
+        except DatabaseError as db_exc:
+            # The database is down: the row cannot be put back to pending. The
+            # retry message (same task id) takes the report over from processing.
+            _retry_without_database(self, db_exc)
+        if retrying:
+            logger.warning("Report %s failed (%s); retrying.", report_id, error, exc_info=True)
+            # Sent already (services.schedule_retry): Retry only records the state,
+            # as Task.retry does after its own publish. A "success" here would
+            # stop Celery from recording the last attempt's failure (same task id).
+            raise Retry(exc=exc, when=report_settings.RETRY_COUNTDOWN) from exc
+        services.fail_report(report_id, error, attempt=report.attempt)
         raise
     return {
         "report_id": report_id,
@@ -170,22 +176,59 @@ def generate_report(self: Any, report_id: str) -> dict[str, Any]:
     }
 
 
+def _retry_without_database(task: Any, exc: Exception) -> None:
+    """Retry the generation by message alone, the database being unreachable.
+
+    Celery counts these retries in the message. A broker that refuses the
+    retry too makes Celery drop the message (``Reject``): the row, still
+    pending or processing, is then the sweeper's.
+    """
+    _drop_broken_connections()
+    raise task.retry(
+        exc=exc,
+        countdown=report_settings.RETRY_COUNTDOWN,
+        max_retries=int(report_settings.MAX_RETRIES),
+    ) from exc
+
+
+def _drop_broken_connections() -> None:
+    """Close database connections a restart or failover broke, so the next query reconnects.
+
+    Not one inside a transaction (a test's, or a caller's): closing it would
+    end the transaction under the caller.
+    """
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:
+            conn.close_if_unusable_or_obsolete()
+
+
+def _post_process_countdown(retries: int) -> int:
+    """Seconds before post-processing is tried again: 10, 20, 40... up to 5 minutes.
+
+    A finished file is only given up (and deleted) after about 20 minutes of
+    failures, never for a short database or storage outage.
+    """
+    return min(10 * 2**retries, 300)
+
+
 @shared_task(
     bind=True,
     base=ReportTask,
     name=routing.POST_PROCESS_REPORT,
-    max_retries=3,
-    default_retry_delay=10,
+    max_retries=7,
     acks_late=True,
     reject_on_worker_lost=True,
 )
 def post_process_report(self: Any, report_id: str) -> dict[str, Any]:
-    """Record file size and checksum, then mark the report completed."""
+    """Record file size and checksum, mark the report completed, hand over to the notification."""
     try:
         report = services.post_process(report_id)
     except Exception as exc:
+        if isinstance(exc, DatabaseError):
+            _drop_broken_connections()
         if self.request.retries < self.max_retries:
-            raise self.retry(exc=exc) from exc
+            countdown = _post_process_countdown(self.request.retries)
+            raise self.retry(exc=exc, countdown=countdown) from exc
         services.fail_report(report_id, f"Post-processing failed: {describe(exc)}")
         raise
     status = report.status if report is not None else "skipped"
@@ -202,7 +245,7 @@ def post_process_report(self: Any, report_id: str) -> dict[str, Any]:
     reject_on_worker_lost=True,
 )
 def send_report_notification(self: Any, report_id: str) -> dict[str, Any]:
-    """Send the completion signal and e-mail, at most once per report."""
+    """Deliver a finished report's e-mail and webhook and send its signal, once it is due."""
     try:
         sent = services.notify_report(report_id)
     except Exception as exc:
@@ -213,7 +256,7 @@ def send_report_notification(self: Any, report_id: str) -> dict[str, Any]:
 
 
 def _abandon_delivery(report_id: str) -> None:
-    """Retries are spent: mark what delivery left pending as failed."""
+    """Retries are spent: mark what delivery left pending as failed, and stop sending it."""
     from .delivery import abandon
     from .models import Report
 
@@ -221,8 +264,19 @@ def _abandon_delivery(report_id: str) -> None:
     if report is not None:
         try:
             abandon(report)
+            services.notification_done(report)
         except Exception:
             logger.exception("Could not settle the delivery of report %s", report_id)
+
+
+# -- the sweeper -------------------------------------------------------------------
+@shared_task(base=ResilientTask, name=routing.SWEEP_REPORTS)
+def sweep_reports() -> dict[str, int]:
+    """Send what was not sent, take back what was lost (beat: every ``SWEEP_INTERVAL``).
+
+    Safe to run twice at once: rows are claimed with SKIP LOCKED.
+    """
+    return services.sweep().as_dict()
 
 
 # -- schedules (tick) ---------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -54,11 +55,28 @@ def other_client(other_user):
     return client
 
 
+class CapturedDispatches(list):
+    """The reports whose generation was sent, in order; ``steps`` has every step sent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps: list[tuple[Any, str, Any]] = []
+
+
 @pytest.fixture
 def captured_dispatches(monkeypatch):
-    """Record dispatches instead of sending them: for unit tests of one function."""
-    sent = []
-    monkeypatch.setattr("django_async_reports.services.publishing.dispatch", sent.append)
+    """Record the messages sent instead of publishing them: for unit tests of one function.
+
+    A test runs the steps it wants itself (``services.notify_report(pk)``...).
+    """
+    sent = CapturedDispatches()
+
+    def publish_step(report, step, *, countdown=None):
+        sent.steps.append((report, step, countdown))
+        if step == "generate":
+            sent.append(report)
+
+    monkeypatch.setattr("django_async_reports.services.publishing.publish_step", publish_step)
     return sent
 
 

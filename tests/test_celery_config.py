@@ -76,6 +76,7 @@ def test_tick_schedules_is_one_beat_entry_on_the_reports_queue():
     assert set(app.conf.beat_schedule) == {
         "django_async_reports.tick_schedules",
         "django_async_reports.cleanup_expired_reports",
+        "django_async_reports.sweep_reports",
     }
     entry = app.conf.beat_schedule["django_async_reports.tick_schedules"]
     assert entry["task"] == "django_async_reports.tick_schedules"
@@ -117,6 +118,7 @@ def test_keeps_the_host_beat_schedule_and_its_own_tick_entry():
     assert set(app.conf.beat_schedule) == {
         "django_async_reports.tick_schedules",
         "django_async_reports.cleanup_expired_reports",
+        "django_async_reports.sweep_reports",
     }
 
 
@@ -154,7 +156,34 @@ def test_cleanup_is_a_low_priority_beat_entry_every_cleanup_interval(settings):
     settings.ASYNC_REPORTS = {**settings.ASYNC_REPORTS, "CLEANUP_INTERVAL": None}
     app = make_app()
     configure_celery(app)
-    assert set(app.conf.beat_schedule) == {"django_async_reports.tick_schedules"}
+    assert set(app.conf.beat_schedule) == {
+        "django_async_reports.tick_schedules",
+        "django_async_reports.sweep_reports",
+    }
+
+
+def test_the_sweeper_is_an_urgent_beat_entry_every_sweep_interval(settings):
+    app = make_app()
+    configure_celery(app)
+    entry = app.conf.beat_schedule["django_async_reports.sweep_reports"]
+    assert entry["task"] == "django_async_reports.sweep_reports"
+    assert (entry["schedule"], entry["options"]["expires"]) == (60.0, 60.0)
+    assert entry["options"]["queue"] == settings.ASYNC_REPORTS["QUEUE"]
+    assert entry["options"]["priority"] == 9  # ahead of the reports it may be sending
+
+    settings.ASYNC_REPORTS = {**settings.ASYNC_REPORTS, "SWEEP_INTERVAL": None}
+    app = make_app()
+    configure_celery(app)
+    assert "django_async_reports.sweep_reports" not in app.conf.beat_schedule
+
+
+def test_publisher_confirms_are_on_unless_the_host_chose():
+    app = make_app(broker_transport_options={"max_retries": 2})
+    configure_celery(app)
+    assert app.conf.broker_transport_options == {"max_retries": 2, "confirm_publish": True}
+    app = make_app(broker_transport_options={"confirm_publish": False})
+    configure_celery(app)
+    assert app.conf.broker_transport_options == {"confirm_publish": False}
 
 
 def test_task_names_are_the_published_ones():
@@ -167,6 +196,7 @@ def test_task_names_are_the_published_ones():
         "django_async_reports.send_schedule_failure_notification",
         "django_async_reports.deliver_webhook",
         "django_async_reports.cleanup_expired_reports",
+        "django_async_reports.sweep_reports",
     }
 
 

@@ -11,7 +11,7 @@ from django.conf import settings as django_settings
 from django.test import override_settings
 
 from django_async_reports import delivery, schedules, services, tasks
-from django_async_reports.models import Report, ReportSchedule, ScheduleExecution
+from django_async_reports.models import ReportSchedule, ScheduleExecution
 from django_async_reports.storage import report_storage
 from tests.factories import ReportFactory, UserFactory
 from tests.helpers import (
@@ -456,28 +456,24 @@ class TestRunWithoutReport:
         notice_task(execution)
         assert "Error: ValueError: no more reports today" in text_body(smtp.received[0].message)
 
-    def test_report_refused_by_the_broker_tells_the_owner_through_the_report(
+    def test_report_refused_by_the_broker_waits_for_the_sweeper(
         self, smtp, owner, monkeypatch, queued_notices, django_capture_on_commit_callbacks
     ):
-        """The report exists (failed at once): the usual failed-report path mails the owner."""
+        """The run is not failed for an outage: its report waits, pending, and nobody is mailed."""
         from kombu.exceptions import OperationalError
 
-        def refuse(report):
+        def refuse(report, step, **kwargs):
             raise OperationalError("Connection refused")
 
-        monkeypatch.setattr("django_async_reports.services.publishing.dispatch", refuse)
+        monkeypatch.setattr("django_async_reports.services.publishing.publish_step", refuse)
         due_schedule(owner)
         with django_capture_on_commit_callbacks(execute=True):
             [execution] = schedules.tick(now=T_RUN)
         execution.refresh_from_db()
-        assert execution.status == ScheduleExecution.Status.FAILED
-        assert execution.report.status == Report.Status.FAILED
-        assert "Could not queue the report" in execution.error
-        assert queued_notices == []  # not a run without a report
-        [received] = smtp.received
-        assert received.rcpt_tos == ["olivia@example.com"]
-        assert "Connection refused" in text_body(received.message)
-        assert email_status(execution) == Delivery.SENT
+        assert execution.status == ScheduleExecution.Status.RUNNING
+        assert (execution.report.status, execution.report.next_step) == ("pending", "generate")
+        assert queued_notices == []
+        assert smtp.received == []
 
     def test_broker_down_sends_the_notice_at_once(
         self, smtp, owner, monkeypatch, django_capture_on_commit_callbacks

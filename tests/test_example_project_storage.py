@@ -346,8 +346,8 @@ def test_format_downloads_through_a_presigned_url(http, project, s3, reports, fm
     assert response.headers["Cache-Control"] == "no-store"
     location = urlsplit(response.headers["Location"])
     query = {k: v[0] for k, v in parse_qs(location.query).items()}
-    key = (
-        f"reports/{expected['user_id']}/{report['id']}/"
+    key = (  # the "1/": the run's attempt, so that no other run can write over it
+        f"reports/{expected['user_id']}/{report['id']}/1/"
         f"{slugify(title_of(fmt, compress))}.{fmt}{'.gz' if compress else ''}"
     )
     assert f"{location.scheme}://{location.netloc}" == s3["endpoint"]

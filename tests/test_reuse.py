@@ -183,12 +183,29 @@ class TestJoinedAndReused:
         assert (result.outcome, result.report.pk) == ("reused", newer.pk)
 
     def test_running_report_is_joined_before_a_completed_one_is_reused(
-        self, user, captured_dispatches
+        self, user, captured_dispatches, django_capture_on_commit_callbacks
     ):
         complete(services.request_report(user=user, **NUMBERS).pk)
-        running = services.request_report(user=user, **NUMBERS)
+        with django_capture_on_commit_callbacks(execute=True):
+            running = services.request_report(user=user, **NUMBERS)
         result = services.request_or_reuse_report(user=user, **NUMBERS)
         assert (result.outcome, result.report.pk) == ("joined", running.pk)
+
+    def test_a_report_whose_generation_was_never_sent_is_not_joined(
+        self, user, captured_dispatches, django_capture_on_commit_callbacks, monkeypatch
+    ):
+        def refuse(report, step, *, countdown=None):
+            raise ConnectionRefusedError("broker down")
+
+        monkeypatch.setattr("django_async_reports.services.publishing.publish_step", refuse)
+        with django_capture_on_commit_callbacks(execute=True):
+            waiting = services.request_report(user=user, **NUMBERS)
+        waiting.refresh_from_db()
+        assert (waiting.status, waiting.next_step) == ("pending", "generate")
+        assert waiting.progress_message == services.WAITING_FOR_QUEUE
+        result = services.request_or_reuse_report(user=user, **NUMBERS)
+        # Joining it would tie the request to an outage: a report of its own instead.
+        assert result.outcome == "created" and result.report.pk != waiting.pk
 
     def test_completed_report_without_a_file_is_not_reused(self, user, captured_dispatches):
         done = complete(services.request_report(user=user, **NUMBERS).pk)
@@ -285,10 +302,13 @@ class TestIdentity:
         }
         assert fingerprint not in others and len(others) == 4
 
-    def test_service_normalises_unvalidated_parameters(self, user, captured_dispatches):
-        first = services.request_or_reuse_report(
-            user=user, report_type="sales", parameters=SALES["parameters"]
-        )
+    def test_service_normalises_unvalidated_parameters(
+        self, user, captured_dispatches, django_capture_on_commit_callbacks
+    ):
+        with django_capture_on_commit_callbacks(execute=True):
+            first = services.request_or_reuse_report(
+                user=user, report_type="sales", parameters=SALES["parameters"]
+            )
         second = services.request_or_reuse_report(
             user=user,
             report_type="sales",
@@ -442,7 +462,7 @@ class TestNeverReused:
 # -- concurrency -------------------------------------------------------------------------
 @pytest.mark.django_db(transaction=True)
 def test_identical_requests_at_the_same_moment_share_one_report(monkeypatch):
-    monkeypatch.setattr(services.publishing, "dispatch", lambda report: None)
+    monkeypatch.setattr(services.publishing, "publish_step", lambda report, step, **kw: None)
     owner = UserFactory(username="reuse-race")
     count = 4
     barrier = threading.Barrier(count)
@@ -476,7 +496,7 @@ def test_identical_requests_at_the_same_moment_share_one_report(monkeypatch):
 
 @pytest.mark.django_db(transaction=True)
 def test_two_identical_requests_in_two_threads(monkeypatch):
-    monkeypatch.setattr(services.publishing, "dispatch", lambda report: None)
+    monkeypatch.setattr(services.publishing, "publish_step", lambda report, step, **kw: None)
     owner = UserFactory(username="reuse-pair")
     for round_ in range(5):  # several rounds: the race is won by either thread
         barrier = threading.Barrier(2)
@@ -691,13 +711,16 @@ class TestJoinerPriority:
         self, auth_client, post, monkeypatch, caplog
     ):
         sent = []
-        monkeypatch.setattr("django_async_reports.services.publishing.dispatch", sent.append)
+        monkeypatch.setattr(
+            "django_async_reports.services.publishing.publish_step",
+            lambda report, step, **kw: sent.append(report),
+        )
         first = post(auth_client, {**NUMBERS, "priority": "low"}).json()
 
-        def refuse(report):
+        def refuse(report, step, **kw):
             raise ConnectionRefusedError("broker down")
 
-        monkeypatch.setattr("django_async_reports.services.publishing.dispatch", refuse)
+        monkeypatch.setattr("django_async_reports.services.publishing.publish_step", refuse)
         response = post(auth_client, {**NUMBERS, "priority": "urgent"})
 
         assert response.status_code == 200

@@ -606,7 +606,7 @@ class TestRecordOutcome:
         execution = self.started(user)
         report = execution.report
         Report.objects.filter(pk=report.pk).update(status="processing")
-        assert services.schedule_retry(report.pk, "ConnectionError: down")
+        assert services.schedule_retry(report, "ConnectionError: down")
         report.refresh_from_db()
         services.cancel_report(report)
         execution.refresh_from_db()

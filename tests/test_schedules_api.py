@@ -791,22 +791,24 @@ class TestRunNow:
     # Real commits: the dispatch happens when run_now's transaction commits,
     # before the response is written.
     @pytest.mark.django_db(transaction=True)
-    def test_broker_refusal_is_in_the_response(self, auth_client, schedule, monkeypatch):
-        def refuse(report):
+    def test_broker_down_the_run_waits_for_the_queue(self, auth_client, schedule, monkeypatch):
+        def refuse(report, step, **kwargs):
             raise ConnectionError("broker down")
 
-        monkeypatch.setattr("django_async_reports.services.publishing.dispatch", refuse)
+        monkeypatch.setattr("django_async_reports.services.publishing.publish_step", refuse)
 
         response = auth_client.post(detail(schedule, "run-now"))
 
         assert response.status_code == 201
         body = response.json()
         report = Report.objects.get(pk=body["report_id"])
-        assert report.status == "failed"
-        assert "broker down" in report.error_message
-        assert body["report_status"] == "failed"
-        assert body["status"] == "failed"
-        assert "broker down" in body["error"]
+        assert (report.status, report.next_step) == ("pending", "generate")
+        assert report.progress_message == "Waiting for the queue"
+        assert (body["report_status"], body["status"], body["error"]) == (
+            "pending",
+            "running",
+            "",
+        )
 
     def test_runs_a_disabled_schedule_too(
         self, auth_client, user, captured_dispatches, django_capture_on_commit_callbacks

@@ -1,12 +1,14 @@
 """Unit tests of the service layer, called directly (no broker)."""
 
 import hashlib
+from datetime import timedelta
 from unittest import mock
 
 import pytest
 from django.conf import settings
 from django.core import mail
 from django.test import override_settings
+from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from django_async_reports import progress, services, signals
@@ -71,21 +73,22 @@ class TestRequest:
 def test_dispatch_happens_after_commit_with_the_stored_task_id(user, monkeypatch):
     sent = []
 
-    def fake_apply_async(self, *args, **kwargs):
-        sent.append(self)
+    def fake_apply_async(self, args=None, kwargs=None, **options):
+        sent.append((self.name, args, options))
 
-    monkeypatch.setattr("celery.canvas._chain.apply_async", fake_apply_async)
+    monkeypatch.setattr("celery.app.task.Task.apply_async", fake_apply_async)
     report = services.request_report(user=user, report_type="numbers", priority="urgent")
-    assert len(sent) == 1
-    first = sent[0].tasks[0]
-    assert first.options["task_id"] == report.celery_task_id
-    assert first.options["queue"] == settings.ASYNC_REPORTS["HIGH_PRIORITY_QUEUE"]
-    assert first.args == (str(report.pk),)
-    assert [t.task for t in sent[0].tasks] == [
-        "django_async_reports.generate_report",
-        "django_async_reports.post_process_report",
-        "django_async_reports.send_report_notification",
-    ]
+    # One message, the generation: each step sends the next one when it is done.
+    [(name, args, options)] = sent
+    assert name == "django_async_reports.generate_report"
+    assert args == (str(report.pk),)
+    assert options["task_id"] == report.celery_task_id
+    assert options["queue"] == settings.ASYNC_REPORTS["HIGH_PRIORITY_QUEUE"]
+    # Bounded: a broker that does not confirm within PUBLISH_TIMEOUT is an error.
+    assert options["confirm_timeout"] == options["timeout"] == 5.0
+    assert options["retry_policy"]["max_retries"] == 1
+    report.refresh_from_db()
+    assert (report.next_step, report.next_step_at) == ("", None)  # confirmed: cleared
 
 
 class TestRun:
@@ -242,15 +245,23 @@ class TestRetryAndRegenerate:
 
 
 class TestFailureAndNotification:
-    def test_fail_report_is_terminal_and_notifies_once(self, user):
+    def test_fail_report_is_terminal_and_notifies_once(
+        self, user, captured_dispatches, django_capture_on_commit_callbacks
+    ):
         report = ReportFactory(user=user, send_email=True, status="processing")
         failed = []
         signals.report_failed.connect(
             lambda **kw: failed.append(kw["error"]), weak=False, dispatch_uid="f"
         )
         try:
-            assert services.fail_report(report.pk, "Timeout") is not None
-            assert services.fail_report(report.pk, "again") is None
+            with django_capture_on_commit_callbacks(execute=True):
+                assert services.fail_report(report.pk, "Timeout") is not None
+                assert services.fail_report(report.pk, "again") is None
+            # No SMTP inside fail_report: the notification is a step of its own.
+            assert mail.outbox == []
+            assert [step for _r, step, _c in captured_dispatches.steps] == ["notify"]
+            assert services.notify_report(report.pk) is True
+            assert services.notify_report(report.pk) is False  # a redelivered step
         finally:
             signals.report_failed.disconnect(dispatch_uid="f")
         report.refresh_from_db()
@@ -280,12 +291,36 @@ class TestFailureAndNotification:
         run_report(ReportFactory(user=user))
         assert mail.outbox == []
 
-    def test_schedule_retry_counts(self, user):
+    def test_schedule_retry_counts(self, user, captured_dispatches, settings):
+        settings.ASYNC_REPORTS = {**settings.ASYNC_REPORTS, "RETRY_COUNTDOWN": 60}
         report = ReportFactory(user=user, status="processing")
-        assert services.schedule_retry(report.pk, "ConnectionError: down")
+        assert services.schedule_retry(report, "ConnectionError: down")
         report.refresh_from_db()
         assert (report.status, report.retry_count) == ("pending", 1)
-        assert not services.schedule_retry(report.pk, "again")  # no longer processing
+        # The retry is sent with the countdown, and cleared from the row once sent.
+        assert [(s, c) for _r, s, c in captured_dispatches.steps] == [("generate", 60)]
+        assert report.next_step == ""
+        assert not services.schedule_retry(report, "again")  # no longer processing
+
+    def test_schedule_retry_stops_after_max_retries(self, user, captured_dispatches):
+        report = ReportFactory(user=user, status="processing", retry_count=3)
+        assert not services.schedule_retry(report, "ConnectionError: down")
+        report.refresh_from_db()
+        assert (report.status, report.retry_count) == ("processing", 3)
+
+    def test_a_refused_retry_is_left_to_the_sweeper(self, user, monkeypatch, settings):
+        settings.ASYNC_REPORTS = {**settings.ASYNC_REPORTS, "RETRY_COUNTDOWN": 60}
+
+        def refuse(report, step, **kw):
+            raise ConnectionRefusedError("broker down")
+
+        monkeypatch.setattr("django_async_reports.services.publishing.publish_step", refuse)
+        report = ReportFactory(user=user, status="processing")
+        assert services.schedule_retry(report, "ConnectionError: down")
+        report.refresh_from_db()
+        assert (report.status, report.next_step) == ("pending", "generate")
+        # Due once the countdown has passed, like the message would have been.
+        assert report.next_step_at > timezone.now() + timedelta(seconds=50)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -313,34 +348,42 @@ class TestDelete:
 
 
 @pytest.mark.django_db(transaction=True)
-class TestDispatchFailure:
-    def test_broker_down_marks_report_failed_and_raises(self, user, monkeypatch):
+class TestBrokerDownAtRequest:
+    """The broker refuses the message: the report is accepted and waits for the sweeper."""
+
+    @pytest.fixture
+    def broker_down(self, monkeypatch):
         from kombu.exceptions import OperationalError
 
-        from django_async_reports.exceptions import ReportDispatchError
-
-        def refuse(report):
+        def refuse(*args, **kwargs):
             raise OperationalError("[Errno 111] Connection refused")
 
-        monkeypatch.setattr("django_async_reports.services.publishing.dispatch", refuse)
-        with pytest.raises(ReportDispatchError, match="could not be queued"):
-            services.request_report(user=user, report_type="numbers")
-        report = Report.objects.get()
-        assert report.status == Report.Status.FAILED
-        assert "Connection refused" in report.error_message
+        monkeypatch.setattr("celery.app.task.Task.apply_async", refuse)
 
-    def test_api_answers_503_and_keeps_the_row(self, user, auth_client, monkeypatch):
-        from kombu.exceptions import OperationalError
+    def test_the_report_waits_pending_with_its_step_recorded(self, user, broker_down):
+        report = services.request_report(user=user, report_type="numbers")
+        report.refresh_from_db()
+        assert (report.status, report.next_step) == ("pending", "generate")
+        assert report.progress_message == services.WAITING_FOR_QUEUE
+        assert report.error_message == ""
 
-        def refuse(report):
-            raise OperationalError("Connection refused")
-
-        monkeypatch.setattr("django_async_reports.services.publishing.dispatch", refuse)
+    def test_api_answers_201_pending(self, user, auth_client, broker_down):
         response = auth_client.post("/api/v1/reports/", {"report_type": "numbers"}, format="json")
-        assert response.status_code == 503
-        assert response["Retry-After"] == "30"
-        assert "unavailable" in response.json()["detail"]
-        assert Report.objects.get().status == Report.Status.FAILED
+        assert response.status_code == 201, response.content
+        body = response.json()
+        assert (body["status"], body["progress_message"]) == (
+            "pending",
+            services.WAITING_FOR_QUEUE,
+        )
+        assert Report.objects.get().status == Report.Status.PENDING
+
+    def test_no_smtp_is_touched_on_the_request(self, user, broker_down, monkeypatch):
+        def smtp_down(report):
+            raise AssertionError("no e-mail is sent while requesting a report")
+
+        monkeypatch.setattr("django_async_reports.delivery.email.send_report_email", smtp_down)
+        report = services.request_report(user=user, report_type="numbers", send_email=True)
+        assert Report.objects.get(pk=report.pk).status == Report.Status.PENDING
 
 
 def test_a_raising_signal_receiver_does_not_block_the_email(user, db):
@@ -356,47 +399,25 @@ def test_a_raising_signal_receiver_does_not_block_the_email(user, db):
     assert len(mail.outbox) == 1
 
 
-def test_failed_email_is_queued_for_retry_without_hiding_the_failure(user, db, monkeypatch):
-    queued = []
-    monkeypatch.setattr(
-        "django_async_reports.services.publishing.queue_notification", queued.append
-    )
-
+def test_failed_email_is_retried_without_hiding_the_failure(
+    user, db, monkeypatch, captured_dispatches, django_capture_on_commit_callbacks
+):
     def smtp_down(report):
         raise ConnectionRefusedError("smtp down")
 
     monkeypatch.setattr("django_async_reports.delivery.email.send_report_email", smtp_down)
     report = ReportFactory(user=user, status="processing", send_email=True)
-    from django.test import TestCase
-
-    with TestCase.captureOnCommitCallbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=True):
         services.fail_report(report.pk, "boom")
+    with pytest.raises(ConnectionRefusedError):
+        services.notify_report(report.pk)  # the task retries it
     report.refresh_from_db()
-    assert report.status == "failed" and report.notified_at is None
-    assert [r.pk for r in queued] == [report.pk]
+    assert (report.status, report.error_message) == ("failed", "boom")
+    # The lease is given back and the step stays due: a retry (or the sweeper) sends it.
+    assert (report.notified_at, report.next_step) == (None, "notify")
 
 
 def test_cancelled_reports_expire(user, db):
     report = ReportFactory(user=user)
     services.cancel_report(report)
     assert report.expires_at is not None
-
-
-@pytest.mark.django_db(transaction=True)
-def test_broker_and_smtp_down_together_still_raise_dispatch_error(user, monkeypatch):
-    from kombu.exceptions import OperationalError
-
-    from django_async_reports.exceptions import ReportDispatchError
-
-    def refuse(*args, **kwargs):
-        raise OperationalError("Connection refused")
-
-    def smtp_down(report):
-        raise ConnectionRefusedError("smtp down")
-
-    monkeypatch.setattr("django_async_reports.services.publishing.dispatch", refuse)
-    monkeypatch.setattr("celery.app.task.Task.apply_async", refuse)
-    monkeypatch.setattr("django_async_reports.delivery.email.send_report_email", smtp_down)
-    with pytest.raises(ReportDispatchError):
-        services.request_report(user=user, report_type="numbers", send_email=True)
-    assert Report.objects.get().status == Report.Status.FAILED

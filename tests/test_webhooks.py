@@ -614,7 +614,13 @@ class TestCancellation:
         return report, execution
 
     def test_scheduled_report_posts_report_cancelled_and_mails_nobody(
-        self, webhook_settings, user, queued, mailoutbox, django_capture_on_commit_callbacks
+        self,
+        webhook_settings,
+        user,
+        queued,
+        mailoutbox,
+        django_capture_on_commit_callbacks,
+        captured_dispatches,
     ):
         report, execution = self.pending_scheduled(
             user, "http://127.0.0.1:9/hook", send_email=True, email_recipients=["a@example.com"]
@@ -631,7 +637,11 @@ class TestCancellation:
                 execution.refresh_from_db()
                 assert (execution.status, execution.error) == ("failed", "Cancelled")
                 assert execution.finished_at is not None
-                assert queued == []  # ...and the webhook waits for the commit.
+                assert captured_dispatches.steps == []  # ...the notification, the commit.
+            assert [step for _r, step, _c in captured_dispatches.steps] == ["notify"]
+            # The notification step, as a worker runs it.
+            with django_capture_on_commit_callbacks(execute=True):
+                assert services.notify_report(report.pk) is True
         finally:
             for signal in (
                 signals.report_cancelled,
@@ -655,20 +665,28 @@ class TestCancellation:
         assert mailoutbox == []
         assert signalled == [signals.report_cancelled]
         report.refresh_from_db()
-        assert report.notified_at is not None
-        # The report chain's notification step, which still runs, adds nothing.
+        assert (report.notified_at is not None, report.next_step) == (True, "")
+        # The same step again (redelivered, or sent by the sweeper) adds nothing.
         with django_capture_on_commit_callbacks(execute=True):
             assert services.notify_report(report.pk) is False
         assert len(queued) == 1
 
     def test_ad_hoc_report_with_a_url(
-        self, webhook_settings, user, queued, mailoutbox, django_capture_on_commit_callbacks
+        self,
+        webhook_settings,
+        user,
+        queued,
+        mailoutbox,
+        django_capture_on_commit_callbacks,
+        captured_dispatches,
     ):
         report = ReportFactory(
             user=user, status="processing", webhook_url="http://127.0.0.1:9/hook", send_email=True
         )
         with django_capture_on_commit_callbacks(execute=True):
             services.cancel_report(report)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.notify_report(report.pk)
         assert [(args[0], args[1]) for args, _options in queued] == [
             (str(report.pk), "report.cancelled")
         ]
@@ -685,7 +703,7 @@ class TestCancellation:
         assert report.status == "cancelled"
 
     @pytest.mark.django_db(transaction=True)
-    def test_a_refused_webhook_never_fails_the_cancel_and_the_chain_delivers_it(
+    def test_a_refused_webhook_never_fails_the_cancel_and_is_delivered_later(
         self, webhook_settings, user, monkeypatch, caplog
     ):
         """Committed for real (autocommit), as the API and the admin cancel."""
@@ -694,19 +712,24 @@ class TestCancellation:
         def refuse(*args, **kwargs):
             raise ConnectionRefusedError("broker down")
 
-        monkeypatch.setattr(tasks.deliver_webhook, "apply_async", refuse)
+        monkeypatch.setattr("celery.app.task.Task.apply_async", refuse)
         cancelled = services.cancel_report(report)
         assert cancelled.status == "cancelled"
-        assert "Could not deliver the cancellation" in caplog.text
+        assert "Could not queue the notify step" in caplog.text
+        report.refresh_from_db()
+        assert (report.notified_at, report.next_step) == (None, "notify")  # the sweeper's
+        with pytest.raises(ConnectionRefusedError):
+            services.notify_report(report.pk)  # the webhook's publish refused too
         report.refresh_from_db()
         assert report.notified_at is None  # given back
         assert webhook_status(execution) == Delivery.PENDING
+        monkeypatch.undo()
 
         sent = []
         monkeypatch.setattr(
             tasks.deliver_webhook, "apply_async", lambda args=None, **kw: sent.append(args)
         )
-        assert services.notify_report(report.pk) is True  # the chain's last step
+        assert services.notify_report(report.pk) is True  # the notification step
         assert [args[1] for args in sent] == ["report.cancelled"]
         assert webhook_status(execution) == Delivery.SENDING
 

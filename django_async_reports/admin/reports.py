@@ -29,7 +29,7 @@ from rest_framework.exceptions import ValidationError as ParametersInvalid
 
 from .. import services
 from ..downloads import download_response
-from ..exceptions import InvalidReportState, NotRegistered, ReportDispatchError, describe
+from ..exceptions import InvalidReportState, NotRegistered, describe
 from ..models import Report
 from .base import ReportTypeColumn, ReportTypeListFilter
 
@@ -242,9 +242,6 @@ class ReportAdmin(ReportTypeColumn, admin.ModelAdmin):
                 done.append((report, operation(report)))
             except errors as exc:
                 skipped.append((report, exc))
-            except ReportDispatchError as exc:
-                # Saved, but the broker refused it: the service marked it failed.
-                self.message_user(request, str(exc), messages.ERROR)
         return done, skipped
 
     def _message_skipped(

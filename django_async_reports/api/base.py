@@ -6,8 +6,9 @@
 * Pages hold ``PAGE_SIZE`` items, ``?page_size=`` up to ``MAX_PAGE_SIZE``.
 * The service layer's exceptions become answers here, as DRF's own exceptions
   do, so actions never build error responses: ``InvalidReportState`` is a
-  ``409`` (``{"message", "status"}``, the status the object is in) and
-  ``ReportDispatchError`` a ``503`` with ``Retry-After``.
+  ``409`` (``{"message", "status"}``, the status the object is in). A broker
+  that is down is no error of the API's: the report is accepted and waits,
+  pending, for the sweeper to queue it.
 """
 
 from __future__ import annotations
@@ -21,12 +22,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from ..conf import report_settings
-from ..exceptions import InvalidReportState, ReportDispatchError
+from ..exceptions import IdempotencyKeyReused, InvalidReportState
 
 __all__ = ["AsyncReportsViewMixin", "ReportPagination"]
-
-#: Seconds a client is asked to wait after a ``503``.
-RETRY_AFTER = 30
 
 
 class ReportPagination(PageNumberPagination):
@@ -68,14 +66,6 @@ class AsyncReportsViewMixin:
             if self.object is not None and hasattr(self.object, "status"):
                 data["status"] = self.object.status
             return Response(data, status=status.HTTP_409_CONFLICT)
-        if isinstance(exc, ReportDispatchError):
-            # The request was saved (and marked failed), but the broker refused it.
-            return Response(
-                {
-                    "detail": "The report queue is unavailable; the report was saved as "
-                    "failed. Try again shortly."
-                },
-                status=status.HTTP_503_SERVICE_UNAVAILABLE,
-                headers={"Retry-After": str(RETRY_AFTER)},
-            )
+        if isinstance(exc, IdempotencyKeyReused):
+            return Response({"detail": str(exc)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
         return super().handle_exception(exc)  # type: ignore[misc]

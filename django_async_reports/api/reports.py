@@ -49,6 +49,20 @@ def describe_parameters(generator_class: Any) -> dict[str, Any]:
     return described
 
 
+def idempotency_key_of(request: Request) -> str:
+    """The request's ``Idempotency-Key`` header ("" without one); 400 when malformed.
+
+    At most 255 visible ASCII characters, as the IETF draft's keys (UUIDs,
+    typically) are: the key is stored, never interpreted.
+    """
+    key = request.headers.get("Idempotency-Key", "")
+    if key and (len(key) > 255 or not key.isascii() or not key.isprintable() or " " in key):
+        raise ValidationError(
+            {"Idempotency-Key": ["At most 255 visible ASCII characters, such as a UUID."]}
+        )
+    return key
+
+
 class ReportViewSet(
     AsyncReportsViewMixin,
     mixins.ListModelMixin,
@@ -78,18 +92,27 @@ class ReportViewSet(
             data=request.data, context=self.get_serializer_context()
         )
         serializer.is_valid(raise_exception=True)
-        # A refused dispatch (ReportDispatchError) is a 503: see .base.
+        idempotency_key = idempotency_key_of(request)
+        # A broker that is down leaves the report pending ("Waiting for the
+        # queue") for the sweeper: still a 201.
         result = services.request_or_reuse_report(
-            user=request.user, validated=True, **serializer.validated_data
+            user=request.user,
+            validated=True,
+            idempotency_key=idempotency_key,
+            **serializer.validated_data,
         )
         report = result.report
         data = ReportSerializer(report, context=self.get_serializer_context()).data
         # "created": a new report (201); "reused" / "joined": an identical
-        # completed / running one of yours (200), made anew with "force": true.
+        # completed / running one of yours (200), made anew with "force": true;
+        # "replayed": the one this Idempotency-Key created (201 again).
         data["outcome"] = result.outcome
         location = reverse("django_async_reports:report-detail", kwargs={"pk": report.pk})
         headers = {"Location": request.build_absolute_uri(location)}
-        code = status.HTTP_201_CREATED if result.outcome == "created" else status.HTTP_200_OK
+        if result.outcome == "replayed":
+            headers["Idempotent-Replayed"] = "true"
+        created = result.outcome in ("created", "replayed")
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(data, status=code, headers=headers)
 
     @action(detail=False, methods=["get"])

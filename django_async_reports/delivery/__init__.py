@@ -51,12 +51,14 @@ __all__ = [
 ]
 
 
-def deliver(report: Report) -> None:
+def deliver(report: Report, *, takeover: bool = False) -> None:
     """Send a finished report's e-mail and queue its webhook, as its settings ask.
 
     The webhook is queued first, so an e-mail error (raised for the
     notification step to retry) never holds it back. Raises on transient
-    errors only: an unreachable SMTP server or broker.
+    errors only: an unreachable SMTP server or broker. ``takeover``: the caller
+    took the notification over from a run that died, and may resume the
+    channels that run had claimed.
     """
     if report.status not in Report.FINISHED_STATUSES:
         return
@@ -69,11 +71,11 @@ def deliver(report: Report) -> None:
                 email.skip(execution)
             webhooks.skip(execution)
             return
-        webhooks.enqueue(report, execution)
+        webhooks.enqueue(report, execution, takeover=takeover)
         if report.status == Report.Status.CANCELLED:
             email.skip_cancelled(execution)
             return
-        email.deliver_scheduled(report, execution)
+        email.deliver_scheduled(report, execution, takeover=takeover)
         return
     webhooks.enqueue(report, None)
     if report.send_email:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.core.mail.utils import DNS_NAME
 from django.template import Context, TemplateDoesNotExist
 from django.template import Template as DjangoTemplate
 from django.template.loader import get_template
@@ -85,21 +86,35 @@ def sender() -> str:
     return report_settings.EMAIL_FROM or settings.DEFAULT_FROM_EMAIL
 
 
+def message_id(kind: str, pk: Any) -> str:
+    """A Message-ID stable per report or execution (``kind``): a resent e-mail keeps it.
+
+    A notification is delivered at least once: should one be sent again (the
+    SMTP connection dropped after DATA, the worker died before recording it),
+    mail clients and the ledger of the fault tests see the same message.
+    """
+    return f"<async-report-{kind}-{pk}@{DNS_NAME}>"
+
+
 def send(
     name: str,
     context: dict[str, Any],
     recipients: Sequence[str],
     *,
     file: ReportFile | None = None,
+    msgid: str | None = None,
 ) -> int:
     """Render template set ``name`` and send one message to ``recipients``; raises on error."""
     subject, text, html = render(name, context)
+    headers = {"Auto-Submitted": "auto-generated"}
+    if msgid is not None:
+        headers["Message-ID"] = msgid
     message = EmailMultiAlternatives(
         subject=subject,
         body=text,
         from_email=sender(),
         to=list(recipients),
-        headers={"Auto-Submitted": "auto-generated"},
+        headers=headers,
     )
     if html is not None:
         message.attach_alternative(html, "text/html")
@@ -159,9 +174,12 @@ def send_report_email(report: Report) -> int:
         return 0
     if report.status == Report.Status.COMPLETED:
         file = report_file(report)
-        return send("report_completed", _completed_context(report, file), [recipient], file=file)
+        context = _completed_context(report, file)
+        msgid = message_id("report", report.pk)
+        return send("report_completed", context, [recipient], file=file, msgid=msgid)
     if report.status == Report.Status.FAILED:
-        return send("report_failed", _context(report), [recipient])
+        msgid = message_id("report", report.pk)
+        return send("report_failed", _context(report), [recipient], msgid=msgid)
     return 0
 
 
@@ -247,14 +265,18 @@ def abandon_execution_failure(execution: ScheduleExecution) -> bool:
     return _move(execution, ScheduleExecution.UNSETTLED_DELIVERY, FAILED)
 
 
-def deliver_scheduled(report: Report, execution: ScheduleExecution) -> str | None:
+def deliver_scheduled(
+    report: Report, execution: ScheduleExecution, *, takeover: bool = False
+) -> str | None:
     """E-mail a scheduled run: the report to the recipients, a failure to the owner.
 
-    At most once per execution: ``email_status`` is claimed (pending / not
-    requested -> sending) with a conditional update and then set to ``sent``,
+    Once per execution: ``email_status`` is claimed (pending / not requested
+    -> sending) with a conditional update and then set to ``sent``,
     ``skipped`` or ``failed``. On a transient error the claim is given back
     (``pending``) and the error raised, so the notification task retries.
-    Returns the status set, or None when there was nothing (left) to do.
+    ``takeover`` (the notification's lease was taken over from a run that
+    died) may claim an e-mail left ``sending`` too. Returns the status set,
+    or None when there was nothing (left) to do.
     """
     schedule = execution.schedule
     if report.status == Report.Status.COMPLETED:
@@ -269,7 +291,11 @@ def deliver_scheduled(report: Report, execution: ScheduleExecution) -> str | Non
             return context, file
 
         return _deliver_once(
-            execution, "schedule_completed", schedule_recipients(schedule), completed_context
+            execution,
+            "schedule_completed",
+            schedule_recipients(schedule),
+            completed_context,
+            takeover=takeover,
         )
     if report.status == Report.Status.FAILED:
         # The owner hears about a failed run whether or not the schedule mails its reports:
@@ -280,9 +306,8 @@ def deliver_scheduled(report: Report, execution: ScheduleExecution) -> str | Non
             )
             return context, None
 
-        return _deliver_once(
-            execution, "schedule_failed", _owner_recipients(schedule), failed_context
-        )
+        owner = _owner_recipients(schedule)
+        return _deliver_once(execution, "schedule_failed", owner, failed_context, takeover=takeover)
     return None
 
 
@@ -331,6 +356,8 @@ def _deliver_once(
     name: str,
     recipients: list[str],
     build: Callable[[], tuple[dict[str, Any], ReportFile | None]],
+    *,
+    takeover: bool = False,
 ) -> str | None:
     """Claim the execution's e-mail, send template set ``name``, record the outcome.
 
@@ -340,13 +367,14 @@ def _deliver_once(
     schedule = execution.schedule
     if not recipients:
         return SKIPPED if skip(execution) else None
-    if not _claim(execution, SENDING):
+    claimable = ScheduleExecution.CLAIMABLE_DELIVERY + ((SENDING,) if takeover else ())
+    if not _move(execution, claimable, SENDING):
         return None  # sent, sending or settled by an earlier (or concurrent) attempt
     tz = _schedule_tz(schedule)
     try:
         with timezone.override(tz):
             context, file = build()
-            send(name, context, recipients, file=file)
+            send(name, context, recipients, file=file, msgid=message_id(name, execution.pk))
     except Exception as exc:
         if is_transient(exc):
             _finish(execution, PENDING)  # the claim given back, for the retry

@@ -238,7 +238,9 @@ def skip(execution: ScheduleExecution) -> bool:
     return _move(execution, ScheduleExecution.CLAIMABLE_DELIVERY, SKIPPED)
 
 
-def enqueue(report: Report, execution: ScheduleExecution | None = None) -> str | None:
+def enqueue(
+    report: Report, execution: ScheduleExecution | None = None, *, takeover: bool = False
+) -> str | None:
     """Queue the first attempt of the report's webhook; returns the message id, or None.
 
     For a scheduled report the execution's ``webhook_status`` is claimed
@@ -246,11 +248,14 @@ def enqueue(report: Report, execution: ScheduleExecution | None = None) -> str |
     per execution. Ad-hoc reports rely on the caller's ``notified_at`` claim,
     and on the task dropping a message id already being delivered. If the
     broker refuses the message the claim is given back and the error raised.
+    ``takeover`` (the notification's lease taken over from a run that died)
+    may claim a webhook left ``sending``: its message id is the same, so a
+    message queued twice is delivered once.
     """
     event = event_for(report)
     if event is None or endpoint_for(report, execution) is None:
         return None
-    claimable = ScheduleExecution.CLAIMABLE_DELIVERY
+    claimable = ScheduleExecution.CLAIMABLE_DELIVERY + ((SENDING,) if takeover else ())
     if execution is not None and not _move(execution, claimable, SENDING):
         return None
     message_id = message_id_for(report, event)

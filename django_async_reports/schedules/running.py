@@ -230,7 +230,8 @@ def run_now(schedule: ReportSchedule, *, now: datetime | None = None) -> Schedul
             raise IntegrityError(f"Could not record a manual run of schedule {schedule.pk}.")
         ReportSchedule.objects.filter(pk=schedule.pk).update(last_run_at=now)
         schedule.last_run_at = now
-    # A refused dispatch fails the report on commit, and with it the execution.
+    # A broker that is down leaves the report pending (and the execution
+    # running) until the sweeper queues it.
     execution.refresh_from_db()
     return execution
 

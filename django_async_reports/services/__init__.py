@@ -3,17 +3,19 @@
 The REST API, the admin, management commands, schedules and the Celery tasks
 all call these functions. Rules kept here:
 
-* a task is dispatched only after the row is committed (``on_commit``), with
-  a task id assigned beforehand and stored on the row;
+* the row is the outbox: each step's message is recorded on it (``next_step``)
+  and sent once the row is committed; a message the broker did not confirm
+  is sent by the sweeper;
 * every status change is a conditional ``UPDATE ... WHERE status IN (...)``
   (``Report.objects.transition``), so a redelivered or retried task never runs
   a finished or cancelled report.
 
 One module per use case: :mod:`.requests` (validate, create, reuse),
-:mod:`.reuse`, :mod:`.publishing` (to the broker), :mod:`.lifecycle` (claim,
-retry, fail, cancel, delete), :mod:`.generation` (the run loop),
-:mod:`.completion` (the post-processing step), :mod:`.files` and
-:mod:`.notify`.
+:mod:`.reuse`, :mod:`.outbox` and :mod:`.publishing` (to the broker),
+:mod:`.sweeping` (what no process will send or finish any more),
+:mod:`.lifecycle` (claim, retry, fail, cancel, delete), :mod:`.generation`
+(the run loop), :mod:`.completion` (the post-processing step), :mod:`.files`
+and :mod:`.notify`.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ from .lifecycle import (
     retry_report,
     schedule_retry,
 )
+from .notify import done as notification_done
 from .notify import notify, notify_report
-from .publishing import dispatch
+from .outbox import WAITING_FOR_QUEUE
 from .requests import (
     ReportRequestResult,
     regenerate_report,
@@ -42,18 +45,21 @@ from .requests import (
     validate_request,
 )
 from .reuse import find_reusable_report
+from .sweeping import SweepResult, sweep
 
 __all__ = [
+    "WAITING_FOR_QUEUE",
     "ReportRequestResult",
+    "SweepResult",
     "cancel_report",
     "claim_report",
     "delete_report",
-    "dispatch",
     "expiry_for",
     "fail_report",
     "find_reusable_report",
     "generate",
     "is_running",
+    "notification_done",
     "notify",
     "notify_report",
     "paced_batches",
@@ -65,5 +71,6 @@ __all__ = [
     "resolve_format",
     "retry_report",
     "schedule_retry",
+    "sweep",
     "validate_request",
 ]

@@ -10,7 +10,7 @@ from django.utils import timezone
 from .. import progress
 from ..models import Report
 from ..storage import delete_report_files, get_report_storage
-from . import files
+from . import files, outbox
 from .lifecycle import expiry_for
 
 logger = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ Status = Report.Status
 def post_process(report_id: Any) -> Report | None:
     """Compress when asked, record size, checksum and row count, mark completed.
 
-    The second step of the chain (file work in :mod:`.files`). None when the
+    The second step (file work in :mod:`.files`); hands over to the notification. None when the
     report is not (or no longer) processing with a file: it was cancelled,
     failed, or this step already ran.
     """
@@ -54,6 +54,7 @@ def post_process(report_id: Any) -> Report | None:
         completed_at=now,
         expires_at=expiry_for(report.report_type, now),
         updated_at=now,
+        **outbox.due(outbox.NOTIFY),
     )
     if not updated:
         # Cancelled or failed meanwhile: nothing stored is wanted. Or a duplicate
@@ -77,4 +78,5 @@ def post_process(report_id: Any) -> Report | None:
         logger.warning("Could not sweep the folder of report %s", report.pk, exc_info=True)
     progress.write_cache(report.pk, status=Status.COMPLETED, progress=100, message="Completed")
     report.refresh_from_db()
+    outbox.send(report, outbox.NOTIFY)
     return report

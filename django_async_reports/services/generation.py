@@ -25,6 +25,7 @@ from ..models import Report
 from ..registry import registry
 from ..storage import report_file_name, report_storage
 from ..writers import ReportContext, get_writer_class
+from . import outbox
 from .files import delete_file
 
 Status = Report.Status
@@ -69,13 +70,17 @@ def paced_batches(
 def generate(report: Report, *, task_state: Callable[[int, str], None] | None = None) -> Report:
     """Stream the generator's rows to a temporary file, then to the report storage.
 
-    Raises :class:`ReportCancelled` when the report is cancelled meanwhile; the
-    temporary file is removed and nothing is stored.
+    Raises :class:`ReportCancelled` when the report is cancelled meanwhile (or
+    another run took it over: every write is conditional on ``report.attempt``);
+    the temporary file is removed and nothing is stored. Then hands over to
+    the post-processing step (:mod:`.outbox`).
     """
     generator_class = registry.get(report.report_type)
     generator = generator_class(report=report, user=report.user)
     params = generator.get_params(report.parameters)
-    tracker = progress.ProgressTracker(report.pk, generator.count(params), task_state=task_state)
+    tracker = progress.ProgressTracker(
+        report.pk, generator.count(params), attempt=report.attempt, task_state=task_state
+    )
     if not tracker.publish(0, "Generating"):
         raise ReportCancelled(report.pk)
     neutralize = generator.neutralize_formulas
@@ -109,8 +114,14 @@ def generate(report: Report, *, task_state: Callable[[int, str], None] | None = 
         writer.write_summary(summary, tracker.rows)
         writer.close()
         tmp.seek(0)
+        # The attempt is in the key: a stale run of this report (its worker
+        # presumed lost) can never overwrite nor delete this run's file.
         name = report_file_name(
-            report.user_id, report.pk, generator.get_filename(), writer_class.extension
+            report.user_id,
+            report.pk,
+            generator.get_filename(),
+            writer_class.extension,
+            attempt=report.attempt,
         )
         stored_name = report_storage.save(name, File(tmp, name=name))
     result_data: dict[str, Any] = {
@@ -120,21 +131,23 @@ def generate(report: Report, *, task_state: Callable[[int, str], None] | None = 
     }
     if summary is not None:
         result_data["summary"] = summary
-    updated = Report.objects.transition(
+    updated = Report.objects.filter(attempt=report.attempt).transition(
         report.pk,
         Status.PROCESSING,
         result_file=stored_name,
         result_data=result_data,
         progress=Greatest("progress", 99),
         progress_message="Finalising",
+        **outbox.due(outbox.POST_PROCESS),
     )
     if not updated:
-        # Cancelled or failed meanwhile. On an object store a duplicate run
-        # writes the same key: never delete the file the row points at.
+        # Cancelled, failed or taken over meanwhile: the file is nobody's
+        # (the row never points at another attempt's key; checked all the same).
         current = Report.objects.filter(pk=report.pk).values_list("result_file", flat=True).first()
         if current != stored_name:
             delete_file(stored_name)
         raise ReportCancelled(report.pk)
     progress.write_cache(report.pk, progress=99, message="Finalising")
     report.refresh_from_db()
+    outbox.send(report, outbox.POST_PROCESS)
     return report

@@ -17,12 +17,11 @@ from django.utils import timezone
 
 from .. import progress, signals
 from ..conf import report_settings
-from ..exceptions import MAX_ERROR_LENGTH, InvalidReportState, ReportDispatchError
+from ..exceptions import MAX_ERROR_LENGTH, InvalidReportState
 from ..models import Report, ScheduleExecution
 from ..registry import registry
-from . import publishing
+from . import outbox
 from .files import discard_files
-from .notify import notify
 
 logger = logging.getLogger(__name__)
 
@@ -30,33 +29,13 @@ Status = Report.Status
 
 
 # -- queueing ------------------------------------------------------------------------
-def dispatch_on_commit(report: Report) -> list[Exception]:
-    """Dispatch once committed; a broker error fails the report instead of orphaning it.
+def queue_on_commit(report: Report) -> None:
+    """Send the generation of ``report`` (its row records the step) once committed.
 
-    Returns the list the errors are appended to (filled when the commit happens,
-    which is at once unless an outer transaction is open).
+    A broker that is down or refuses leaves the report pending, "Waiting for
+    the queue": the sweeper sends it once the broker is back. Nothing is raised.
     """
-    errors: list[Exception] = []
-
-    def send() -> None:
-        try:
-            publishing.dispatch(report)
-        except Exception as exc:
-            logger.exception("Could not queue report %s", report.pk)
-            fail_report(report.pk, f"Could not queue the report: {exc}")
-            report.refresh_from_db()
-            errors.append(exc)
-
-    transaction.on_commit(send)
-    return errors
-
-
-def raise_dispatch_error(report: Report, errors: list[Exception]) -> None:
-    """Raise :class:`ReportDispatchError` when the dispatch of ``report`` failed."""
-    if errors:
-        raise ReportDispatchError(
-            f"Report {report.pk} was saved but could not be queued: {errors[0]}"
-        ) from errors[0]
+    transaction.on_commit(lambda: outbox.send(report, outbox.GENERATE))
 
 
 # -- what users and admins do --------------------------------------------------------
@@ -77,6 +56,7 @@ def retry_report(report: Report) -> Report:
             completed_at=None,
             expires_at=None,  # set again when this run finishes
             notified_at=None,
+            **outbox.due(outbox.GENERATE),
         )
         report.refresh_from_db()
         if not updated:
@@ -84,8 +64,7 @@ def retry_report(report: Report) -> Report:
                 f"Only failed or cancelled reports can be retried; this one is {report.status}."
             )
         progress.delete_cache(report.pk)
-        dispatch_errors = dispatch_on_commit(report)
-    raise_dispatch_error(report, dispatch_errors)
+        queue_on_commit(report)
     return report
 
 
@@ -96,7 +75,8 @@ def cancel_report(report: Report) -> Report:
     check (within ``CANCEL_CHECK_INTERVAL`` seconds) and its partial file is
     removed. The persisted status is the flag: a revoke would be lost when
     workers restart. A scheduled report's execution fails with "Cancelled";
-    once committed, the ``report.cancelled`` webhook is queued (no e-mail).
+    once committed, the ``report.cancelled`` webhook is queued (no e-mail)
+    by the notification step.
     """
     now = timezone.now()
     updated = Report.objects.transition(
@@ -108,6 +88,7 @@ def cancel_report(report: Report) -> Report:
         completed_at=now,
         expires_at=expiry_for(report.report_type, now),
         updated_at=now,
+        **outbox.due(outbox.NOTIFY),
     )
     report.refresh_from_db()
     if not updated:
@@ -116,20 +97,8 @@ def cancel_report(report: Report) -> Report:
     progress.write_cache(report.pk, status=Status.CANCELLED, message="Cancelled")
     discard_files(report)
     signals.send(signals.report_cancelled, Report, report=report)
-    transaction.on_commit(lambda: _notify_cancelled(report))
+    transaction.on_commit(lambda: outbox.send(report, outbox.NOTIFY))
     return report
-
-
-def _notify_cancelled(report: Report) -> None:
-    """Deliver a cancellation (its webhook); an error is logged, never raised to the caller.
-
-    Should the broker refuse the webhook, ``notified_at`` is given back, so the
-    report chain's notification step, still to run, delivers it instead.
-    """
-    try:
-        notify(report)
-    except Exception:
-        logger.exception("Could not deliver the cancellation of report %s", report.pk)
 
 
 def delete_report(report: Report) -> None:
@@ -165,16 +134,23 @@ def expiry_for(report_type: str, finished_at: datetime) -> datetime:
 
 # -- what the tasks do -----------------------------------------------------------------
 def claim_report(
-    report_id: Any, *, redelivered: bool = False, task_id: str | None = None
+    report_id: Any,
+    *,
+    redelivered: bool = False,
+    resumed: bool = False,
+    task_id: str | None = None,
 ) -> Report | None:
     """Move a pending report to processing; None when there is nothing to run.
 
     ``task_id`` is the claiming message's: the row then names the message that
-    runs it. A redelivered message (its worker died mid-run) may take over a
-    report left in processing, but only one the row says is its own: another
-    message of the report (sent again at a higher priority) may be running it.
-    Each claim counts in ``attempt``; a report whose worker was lost
-    ``MAX_WORKER_LOSSES`` times fails instead of being taken over again.
+    runs it. A message that comes back to a report left in processing may take
+    it over, but only one the row says is its own (another message of the
+    report, sent again at a higher priority or by the sweeper, may be running
+    it): a *redelivered* one (its worker died mid-run) or a *resumed* one (a
+    retry its run sent when the database was down and the row could not be
+    put back to pending). Each claim counts in ``attempt``, which fences the
+    run's later writes; a report whose worker was lost ``MAX_WORKER_LOSSES``
+    times fails instead of being taken over again.
     """
     now = timezone.now()
     claim = {
@@ -183,16 +159,18 @@ def claim_report(
         "progress_message": "Starting",
         "updated_at": now,
         "attempt": F("attempt") + 1,
+        "next_step": "",  # this message is the generation step: it was sent
+        "next_step_at": None,
         **({"celery_task_id": task_id} if task_id else {}),
     }
     claimed = Report.objects.transition(report_id, Status.PENDING, **claim)
-    if not claimed and redelivered:
+    if not claimed and (redelivered or resumed):
         own = Report.objects.filter(celery_task_id=task_id) if task_id else Report.objects.all()
-        if _worker_lost_too_often(own.filter(pk=report_id, status=Status.PROCESSING)):
+        running = own.filter(pk=report_id, status=Status.PROCESSING)
+        if redelivered and _worker_lost_too_often(running):
             return None
-        claimed = own.transition(
-            report_id, Status.PROCESSING, worker_losses=F("worker_losses") + 1, **claim
-        )
+        lost = {"worker_losses": F("worker_losses") + 1} if redelivered else {}
+        claimed = own.transition(report_id, Status.PROCESSING, **lost, **claim)
     if not claimed:
         return None
     report = Report.objects.select_related("user").get(pk=report_id)
@@ -214,12 +192,15 @@ def _worker_lost_too_often(running: Any) -> bool:
     losses = row["worker_losses"] + 1
     if losses < int(report_settings.MAX_WORKER_LOSSES):
         return False
-    fail_report(
-        row["pk"],
-        f"The worker running this report was lost {losses} times (killed, or out of "
-        "memory?); it is not run again. Retry it once the cause is fixed.",
-    )
+    fail_report(row["pk"], worker_lost_message(losses))
     return True
+
+
+def worker_lost_message(losses: int) -> str:
+    return (
+        f"The worker running this report was lost {losses} times (killed, or out of "
+        "memory?); it is not run again. Retry it once the cause is fixed."
+    )
 
 
 def is_running(report_id: Any) -> bool:
@@ -227,28 +208,48 @@ def is_running(report_id: Any) -> bool:
     return Report.objects.filter(pk=report_id, status=Status.PROCESSING).exists()
 
 
-def schedule_retry(report_id: Any, error: str) -> bool:
-    """Put a processing report back to pending before Celery retries it."""
-    updated = Report.objects.transition(
-        report_id,
+def schedule_retry(report: Report, error: str) -> bool:
+    """Put the run's report back to pending and queue its retry; False when retries are spent.
+
+    The row records the retry as its next step, due after ``RETRY_COUNTDOWN``,
+    before it is published with that countdown: a broker that refuses it
+    leaves the step to the sweeper. Only the run that claimed ``report.attempt``
+    may do this.
+    """
+    countdown = int(report_settings.RETRY_COUNTDOWN)
+    updated = Report.objects.filter(
+        attempt=report.attempt, retry_count__lt=int(report_settings.MAX_RETRIES)
+    ).transition(
+        report.pk,
         Status.PROCESSING,
         status=Status.PENDING,
         retry_count=F("retry_count") + 1,
         error_message=error[:MAX_ERROR_LENGTH],
         progress_message="Retrying after an error",
+        **outbox.due(outbox.GENERATE, delay=countdown),
     )
-    if updated:
-        progress.write_cache(report_id, status=Status.PENDING, message="Retrying after an error")
-    return updated
+    if not updated:
+        return False
+    progress.write_cache(report.pk, status=Status.PENDING, message="Retrying after an error")
+    report.refresh_from_db()
+    outbox.send(report, outbox.GENERATE, countdown=countdown)
+    return True
 
 
-def fail_report(report_id: Any, error: str) -> Report | None:
-    """Mark an active report failed for good, remove its file, notify. None if not active."""
+def fail_report(report_id: Any, error: str, *, attempt: int | None = None) -> Report | None:
+    """Mark an active report failed for good, remove its file, queue its notification.
+
+    None if it is not active (or, with ``attempt``, no longer that run's).
+    The notification (e-mail, webhook) is a message of its own: no SMTP
+    server or second publish holds the caller, and a broker that is down
+    leaves it to the sweeper.
+    """
     now = timezone.now()
     report = Report.objects.filter(pk=report_id).first()
     if report is None:
         return None
-    updated = Report.objects.transition(
+    rows = Report.objects.all() if attempt is None else Report.objects.filter(attempt=attempt)
+    updated = rows.transition(
         report_id,
         Report.ACTIVE_STATUSES,
         status=Status.FAILED,
@@ -257,20 +258,15 @@ def fail_report(report_id: Any, error: str) -> Report | None:
         completed_at=now,
         expires_at=expiry_for(report.report_type, now),
         updated_at=now,
+        **outbox.due(outbox.NOTIFY),
     )
     if not updated:
         return None
+    report.refresh_from_db()
+    ScheduleExecution.objects.record_report_outcome(report)
     discard_files(report)
     Report.objects.filter(pk=report_id).update(result_file="")
     progress.write_cache(report_id, status=Status.FAILED, message="Failed")
     report.refresh_from_db()
-    try:
-        notify(report)
-    except Exception:
-        # Hand the e-mail to the notification task, which retries it, rather
-        # than hide the error that failed the report.
-        logger.warning(
-            "Could not notify about failed report %s now; queueing it.", report_id, exc_info=True
-        )
-        transaction.on_commit(lambda: publishing.queue_notification(report))
+    transaction.on_commit(lambda: outbox.send(report, outbox.NOTIFY))
     return report

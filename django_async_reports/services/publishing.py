@@ -1,56 +1,50 @@
-"""Sending a report's work to the broker: the generation chain and a lone notification.
+"""Sending a report's steps to the broker: generate, post-process, notify.
 
-Tasks are sent by name through :mod:`..routing`; nothing here imports Celery
-or the task module.
+Each step is one message, sent by the step before it once that one is done
+(never a Celery chain: a chain's hand-off fails the *finished* step when the
+broker blinks). Callers go through :mod:`.outbox`, which records the step
+on the row first. Tasks are sent by name through :mod:`..routing`; nothing
+here imports Celery or the task module.
 """
 
 from __future__ import annotations
 
-import logging
+from typing import Any
 
 from .. import routing
 from ..conf import report_settings
 from ..models import Report
 from ..registry import registry
 
-logger = logging.getLogger(__name__)
+Step = Report.Step
+
+_TASKS = {
+    Step.GENERATE: routing.GENERATE_REPORT,
+    Step.POST_PROCESS: routing.POST_PROCESS_REPORT,
+    Step.NOTIFY: routing.SEND_REPORT_NOTIFICATION,
+}
 
 
-def dispatch(report: Report) -> None:
-    """Send the generate -> post-process -> notify chain for ``report``.
+def generation_limits(report_type: str) -> tuple[int, int]:
+    """The soft and hard time limits, in seconds, of a report type's generation."""
+    soft_limit = int(report_settings.SOFT_TIME_LIMIT)
+    if report_type in registry:
+        soft_limit = registry.get(report_type).soft_time_limit or soft_limit
+    return soft_limit, max(int(report_settings.time_limit), soft_limit + 60)
 
-    The generation step carries the row's ``celery_task_id`` and the type's
-    time limits; all three steps go on the route of the report's priority.
+
+def publish_step(report: Report, step: str, *, countdown: int | None = None) -> None:
+    """Publish ``step`` of ``report`` on the route of its priority; raises broker errors.
+
+    The generation message carries the row's ``celery_task_id`` and the type's
+    time limits; ``countdown`` delays it (a retry).
     """
-    generator_class = registry.get(report.report_type)
-    soft_limit = generator_class.soft_time_limit or report_settings.SOFT_TIME_LIMIT
-    hard_limit = max(report_settings.time_limit, soft_limit + 60)
-    args = [str(report.pk)]
-    routing.send_chain(
-        [
-            (
-                routing.GENERATE_REPORT,
-                args,
-                {
-                    "task_id": report.celery_task_id,
-                    "soft_time_limit": soft_limit,
-                    "time_limit": hard_limit,
-                },
-            ),
-            (routing.POST_PROCESS_REPORT, args, {}),
-            (routing.SEND_REPORT_NOTIFICATION, args, {}),
-        ],
-        priority=report.priority,
-    )
-
-
-def queue_notification(report: Report) -> None:
-    """Queue the notification step alone; a broker error is logged, not raised."""
-    try:
-        routing.send_task(
-            routing.SEND_REPORT_NOTIFICATION, [str(report.pk)], priority=report.priority
-        )
-    except Exception:
-        # The broker is down too: the report is failed and says why; the
-        # e-mail is what is lost, and the log says so.
-        logger.exception("Could not queue the notification of failed report %s", report.pk)
+    options: dict[str, Any] = {} if countdown is None else {"countdown": countdown}
+    if step == Step.GENERATE:
+        soft_limit, hard_limit = generation_limits(report.report_type)
+        options |= {
+            "task_id": report.celery_task_id,
+            "soft_time_limit": soft_limit,
+            "time_limit": hard_limit,
+        }
+    routing.send_task(_TASKS[Step(step)], [str(report.pk)], priority=report.priority, **options)

@@ -10,18 +10,20 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from rest_framework.exceptions import ValidationError
 
 from .. import signals
 from ..conf import report_settings
+from ..exceptions import IdempotencyKeyReused
 from ..models import Report
 from ..registry import registry
 from ..writers import writer_classes
-from .lifecycle import dispatch_on_commit, raise_dispatch_error
+from . import outbox
+from .lifecycle import queue_on_commit
 from .reuse import expiry_margin, find_reusable_report, lock_fingerprint, raise_priority
 
-Outcome = Literal["created", "reused", "joined"]
+Outcome = Literal["created", "reused", "joined", "replayed"]
 
 
 def validate_request(
@@ -180,12 +182,15 @@ def request_report(
         compress=compress,
         validated=validated,
     )
-    report, dispatch_errors = _save(request)
-    return _created(report, dispatch_errors)
+    return _created(_save(request))
 
 
-def _save(request: ReportRequest) -> tuple[Report, list[Exception]]:
-    """Save the row and arrange its dispatch on commit; the list fills with broker errors."""
+def _save(request: ReportRequest, *, idempotency_key: str = "") -> Report:
+    """Save the row, its generation recorded as its next step, and send that once committed.
+
+    A broker that is down leaves the report pending, "Waiting for the queue",
+    for the sweeper: the request itself never fails for it.
+    """
     with transaction.atomic():
         report = Report.objects.create(
             user=request.user,
@@ -200,20 +205,25 @@ def _save(request: ReportRequest) -> tuple[Report, list[Exception]]:
             fingerprint=request.fingerprint,
             celery_task_id=str(uuid.uuid4()),
             progress_message="Queued",
+            idempotency_key=idempotency_key,
+            **outbox.due(outbox.GENERATE),
         )
-        dispatch_errors = dispatch_on_commit(report)
-    return report, dispatch_errors
+        queue_on_commit(report)
+    return report
 
 
-def _created(report: Report, dispatch_errors: list[Exception]) -> Report:
-    raise_dispatch_error(report, dispatch_errors)
+def _created(report: Report) -> Report:
     signals.send(signals.report_requested, Report, report=report)
     return report
 
 
 @dataclass(frozen=True)
 class ReportRequestResult:
-    """The report a request got, and how: ``created``, ``reused`` (completed) or ``joined``."""
+    """The report a request got, and how.
+
+    ``created``, ``reused`` (completed), ``joined`` (running) or ``replayed``
+    (the one an earlier request with the same ``Idempotency-Key`` created).
+    """
 
     report: Report
     outcome: Outcome
@@ -232,6 +242,7 @@ def request_or_reuse_report(
     compress: bool = False,
     validated: bool = False,
     force: bool = False,
+    idempotency_key: str = "",
 ) -> ReportRequestResult:
     """Like :func:`request_report`, but an identical recent request's report is returned.
 
@@ -243,6 +254,12 @@ def request_or_reuse_report(
     webhook: a reused report would never deliver it) always creates a new
     report. Two identical requests at the same moment are serialised on
     PostgreSQL (an advisory lock), so they share one report.
+
+    ``idempotency_key`` (the client's ``Idempotency-Key``): a request the same
+    user already made with this key gets the report that request created
+    (``replayed``), whatever happened since; the same key with a different
+    request raises :class:`IdempotencyKeyReused`. A client retrying after a
+    timeout gets no duplicate.
     """
     generator_class = registry.get(report_type)
     request = build_request(
@@ -257,10 +274,23 @@ def request_or_reuse_report(
         compress=compress,
         validated=validated,
     )
+    if idempotency_key:
+        with transaction.atomic():
+            lock_fingerprint(user, f"idempotency:{idempotency_key}")
+            replayed = _replay(user, idempotency_key, request)
+            if replayed is not None:
+                return replayed
+            try:
+                report = _save(request, idempotency_key=idempotency_key)
+            except IntegrityError:  # the same key at the same moment (no advisory lock)
+                replayed = _replay(user, idempotency_key, request)
+                if replayed is None:
+                    raise
+                return replayed
+        return ReportRequestResult(_created(report), "created")
     window = generator_class.get_reuse_window_seconds()
     if force or window <= 0 or request.wants_delivery:
-        report, dispatch_errors = _save(request)
-        return ReportRequestResult(_created(report, dispatch_errors), "created")
+        return ReportRequestResult(_created(_save(request)), "created")
     with transaction.atomic():
         lock_fingerprint(user, request.fingerprint)
         found = find_reusable_report(
@@ -270,8 +300,21 @@ def request_or_reuse_report(
             if not found.is_active:
                 return ReportRequestResult(found, "reused")
             return ReportRequestResult(raise_priority(found, request.priority), "joined")
-        report, dispatch_errors = _save(request)
-    return ReportRequestResult(_created(report, dispatch_errors), "created")
+        report = _save(request)
+    return ReportRequestResult(_created(report), "created")
+
+
+def _replay(user: Any, key: str, request: ReportRequest) -> ReportRequestResult | None:
+    """The report an earlier request with ``key`` created, if any; it must be the same request."""
+    earlier = Report.objects.filter(user=user, idempotency_key=key).first()
+    if earlier is None:
+        return None
+    if (earlier.report_type, earlier.fingerprint) != (request.report_type, request.fingerprint):
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was used with a different request: "
+            "use a new key for a new request."
+        )
+    return ReportRequestResult(earlier, "replayed")
 
 
 def regenerate_report(report: Report, *, user: Any = None) -> Report:

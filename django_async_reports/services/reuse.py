@@ -13,11 +13,13 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from ..conf import report_settings
 from ..models import Report
 from . import publishing
+from .outbox import WAITING_FOR_QUEUE, publish_grace
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ def raise_priority(report: Report, priority: str) -> Report:
 
         def send() -> None:
             try:
-                publishing.dispatch(report)
+                publishing.publish_step(report, str(Report.Step.GENERATE))
             except Exception:
                 # The first message is still queued: the report runs, at its old
                 # priority, which the row (and the answer, when this ran before it
@@ -72,16 +74,25 @@ def find_reusable_report(
 ) -> Report | None:
     """The newest report of ``user`` with ``fingerprint`` still worth returning, if any.
 
-    A running one is joined only while it could still be running: one older
+    A running one is joined unless the broker refused its generation, and
+    while it could still be running: one older
     than every attempt's time limit and retry delay put together is stuck (its
     message lost), and a new report is made instead. A completed one must not
     expire within ``margin_seconds``, or the client would meet a 410 at once.
     """
     now = timezone.now()
     candidates = Report.objects.filter(user=user, fingerprint=fingerprint).order_by("-created_at")
-    active = candidates.filter(
-        status__in=Report.ACTIVE_STATUSES, created_at__gte=now - stale_after()
-    ).first()
+    # Never one whose generation the broker refused (or that is waiting longer
+    # than a publish takes): a joiner would wait on an outage. One being sent
+    # right now (an identical request a moment ago) is joined.
+    unsent = Q(next_step=Report.Step.GENERATE) & (
+        Q(progress_message=WAITING_FOR_QUEUE) | Q(next_step_at__lt=now - publish_grace())
+    )
+    active = (
+        candidates.filter(status__in=Report.ACTIVE_STATUSES, created_at__gte=now - stale_after())
+        .exclude(unsent)
+        .first()
+    )
     if active is not None:
         return active
     margin = timedelta(seconds=margin_seconds)

@@ -289,5 +289,5 @@ def media_root(settings) -> Path:
 
 
 def stored_files(media_root: Path, report_id: str) -> list[Path]:
-    """Files of a report in the storage: ``reports/<user id>/<report id>/...``."""
-    return sorted(p for p in media_root.glob(f"reports/*/{report_id}/*") if p.is_file())
+    """Files of a report in the storage: ``reports/<user id>/<report id>/<attempt>/...``."""
+    return sorted(p for p in media_root.glob(f"reports/*/{report_id}/**/*") if p.is_file())

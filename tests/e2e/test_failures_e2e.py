@@ -43,9 +43,15 @@ def test_persistent_failure_fails_after_max_retries(worker, alice, media_root, m
     assert (progress["status"], progress["message"]) == ("failed", "Failed")
     assert alice.get(f"{rid}/download/").status_code == 404
     assert stored_files(media_root, rid) == []
-    result = task_result(created["celery_task_id"])
-    wait_for(lambda: result.state == "FAILURE", timeout=10, message="the task's failure")
-    assert isinstance(result.result, ConnectionError)
+    # Each retry is a message with the report's task id: the earlier attempts'
+    # results ("retrying") are replaced by the last one's failure. A fresh
+    # AsyncResult per poll, since one caches the first finished state it reads.
+    wait_for(
+        lambda: task_result(created["celery_task_id"]).state == "FAILURE",
+        timeout=10,
+        message="the task's failure",
+    )
+    assert isinstance(task_result(created["celery_task_id"]).result, ConnectionError)
     # One failure e-mail, however many attempts there were.
     wait_for(lambda: mailbox.messages(), timeout=10, message="the failure e-mail")
     time.sleep(0.5)

@@ -157,7 +157,7 @@ def test_s3_round_trip_with_presigned_redirect(
             report = alice.wait_finished(rid)
             assert report["status"] == "completed", report
             extension = fmt + (".gz" if compress else "")
-            key = f"reports/{alice.user.pk}/{rid}/charted-sales.{extension}"
+            key = f"reports/{alice.user.pk}/{rid}/1/charted-sales.{extension}"  # attempt 1
             assert key in list_keys(s3_endpoint, bucket)
 
             # Another user is refused before any URL is minted.

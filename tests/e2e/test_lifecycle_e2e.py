@@ -145,7 +145,7 @@ def test_create_follow_and_download(worker, alice, media_root):
     # The stored file is under a server-made key, never the title.
     files = stored_files(media_root, rid)
     assert [f.relative_to(media_root).as_posix() for f in files] == [
-        f"reports/{alice.user.pk}/{rid}/q4-sales-final-2024.csv"
+        f"reports/{alice.user.pk}/{rid}/1/q4-sales-final-2024.csv"  # its first attempt
     ]
     assert files[0].read_bytes() == expected
 

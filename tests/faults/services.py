@@ -81,3 +81,32 @@ def redis_stopped() -> Iterator[None]:
         yield
     finally:
         start_redis()
+
+
+# -- RabbitMQ ------------------------------------------------------------------------
+def broker_address() -> tuple[str, int]:
+    url = urlsplit(settings.CELERY_BROKER_URL)
+    return url.hostname or "127.0.0.1", url.port or 5672
+
+
+def start_rabbitmq() -> None:
+    """Start the RabbitMQ application, or the whole node as ``.ci/run`` does."""
+    host, port = broker_address()
+    if port_open(host, port):
+        return
+    started = subprocess.run(["rabbitmqctl", "start_app"], timeout=120, capture_output=True)
+    if started.returncode != 0:
+        subprocess.run(["rabbitmq-server", "-detached"], timeout=60, capture_output=True)
+    wait_port(host, port, is_open=True, timeout=120)
+
+
+@contextmanager
+def rabbitmq_stopped() -> Iterator[None]:
+    """The broker is down inside the block (``stop_app``: its durable queues survive)."""
+    host, port = broker_address()
+    try:
+        subprocess.run(["rabbitmqctl", "stop_app"], timeout=120, check=True, capture_output=True)
+        wait_port(host, port, is_open=False)
+        yield
+    finally:
+        start_rabbitmq()
