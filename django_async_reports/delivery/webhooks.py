@@ -44,7 +44,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils.crypto import salted_hmac
 
-from .. import routing
+from .. import broker_limits, routing
 from .._version import __version__
 from ..conf import report_settings
 from ..downloads import download_url
@@ -193,7 +193,16 @@ def encode(payload: dict[str, Any]) -> bytes:
 
 def retry_countdown(attempt: int) -> float:
     """Seconds to wait after failed attempt number ``attempt`` (1-based): backoff, doubled."""
-    return float(report_settings.WEBHOOK_RETRY_BACKOFF) * 2 ** max(0, attempt - 1)
+    return capped_countdown(float(report_settings.WEBHOOK_RETRY_BACKOFF) * 2 ** max(0, attempt - 1))
+
+
+def capped_countdown(seconds: float) -> float:
+    """``seconds``, cut so that the delayed attempt stays under the broker's consumer_timeout.
+
+    The worker holds a delayed message unacknowledged until it runs: a receiver
+    answering ``Retry-After: 3600`` would otherwise get the channel closed.
+    """
+    return broker_limits.cap_countdown(seconds, report_settings.task_time_limit)
 
 
 def max_attempts() -> int:
@@ -372,7 +381,8 @@ def attempt_delivery(
         else:
             retry_in = retry_countdown(attempt)
             if result is not None and result.retry_after is not None:
-                retry_in = max(retry_in, float(min(result.retry_after, MAX_RETRY_AFTER)))
+                retry_after = capped_countdown(float(min(result.retry_after, MAX_RETRY_AFTER)))
+                retry_in = max(retry_in, retry_after)
     WebhookDelivery.objects.filter(pk=record.pk).update(
         status_code=result.status if result is not None else None,
         succeeded=outcome == "sent",
