@@ -20,6 +20,7 @@ from celery import current_app, signature
 from kombu import Exchange, Queue
 
 from .conf import report_settings
+from .queue_declaration import ReportQueue
 
 # Task names, stable across module moves (the task module registers them).
 GENERATE_REPORT = "django_async_reports.generate_report"
@@ -49,7 +50,7 @@ def queue_arguments() -> dict[str, Any]:
 
 
 def _queue(name: str, routing_key: str) -> Queue:
-    return Queue(
+    return ReportQueue(
         name,
         report_exchange(),
         routing_key=routing_key,
