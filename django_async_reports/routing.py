@@ -141,3 +141,7 @@ def send_chain(steps: Sequence[ChainStep], *, priority: str) -> None:
         workflow = workflow | step
     workflow.apply_async()
 
+
+def celery_conf() -> Any:
+    """The configuration of the Celery app messages are sent with (the host's, once loaded)."""
+    return current_app.conf
