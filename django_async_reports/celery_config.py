@@ -131,14 +131,14 @@ def _worker_safety(conf: Any) -> None:
     conf.task_annotations = _with_time_limits(conf.task_annotations)
 
 
-def short_task_limits() -> dict[str, dict[str, int]]:
+def short_task_limits() -> dict[str, dict[str, float]]:
     """``task_annotations`` giving every task but generate_report its soft and hard limits.
 
     generate_report gets its limits on each message, per report type.
     """
     limits = {
-        "soft_time_limit": int(report_settings.TASK_SOFT_TIME_LIMIT),
-        "time_limit": int(report_settings.task_time_limit),
+        "soft_time_limit": report_settings.TASK_SOFT_TIME_LIMIT,
+        "time_limit": report_settings.task_time_limit,
     }
     return {name: dict(limits) for name in TASK_NAMES if name != routing.GENERATE_REPORT}
 

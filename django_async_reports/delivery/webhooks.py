@@ -191,18 +191,15 @@ def encode(payload: dict[str, Any]) -> bytes:
     ).encode("utf-8")
 
 
-def retry_countdown(attempt: int) -> float:
-    """Seconds to wait after failed attempt number ``attempt`` (1-based): backoff, doubled."""
-    return capped_countdown(float(report_settings.WEBHOOK_RETRY_BACKOFF) * 2 ** max(0, attempt - 1))
+def retry_countdown(attempt: int, at_least: float = 0) -> float:
+    """Seconds to wait after failed attempt number ``attempt`` (1-based): backoff, doubled.
 
-
-def capped_countdown(seconds: float) -> float:
-    """``seconds``, cut so that the delayed attempt stays under the broker's consumer_timeout.
-
-    The worker holds a delayed message unacknowledged until it runs: a receiver
-    answering ``Retry-After: 3600`` would otherwise get the channel closed.
+    ``at_least`` is the receiver's ``Retry-After``. Either is capped under the
+    broker's consumer_timeout: the worker holds a delayed message unacknowledged.
     """
-    return broker_limits.cap_countdown(seconds, report_settings.task_time_limit)
+    backoff = float(report_settings.WEBHOOK_RETRY_BACKOFF) * 2 ** max(0, attempt - 1)
+    wait = max(backoff, min(at_least, MAX_RETRY_AFTER))
+    return broker_limits.cap_countdown(wait, report_settings.task_time_limit)
 
 
 def max_attempts() -> int:
@@ -379,10 +376,8 @@ def attempt_delivery(
             outcome = "failed"
             error = f"{error} (gave up after {attempt} attempts)"
         else:
-            retry_in = retry_countdown(attempt)
-            if result is not None and result.retry_after is not None:
-                retry_after = capped_countdown(float(min(result.retry_after, MAX_RETRY_AFTER)))
-                retry_in = max(retry_in, retry_after)
+            retry_after = result.retry_after if result is not None else None
+            retry_in = retry_countdown(attempt, at_least=float(retry_after or 0))
     WebhookDelivery.objects.filter(pk=record.pk).update(
         status_code=result.status if result is not None else None,
         succeeded=outcome == "sent",
