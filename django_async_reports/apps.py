@@ -15,6 +15,7 @@ class AsyncReportsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import (
+            broker_checks,  # noqa: F401  (registers the broker topology's system checks)
             checks,  # noqa: F401  (registers the system checks)
             tasks,  # noqa: F401  (registers the shared tasks)
         )

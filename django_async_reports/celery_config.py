@@ -116,6 +116,60 @@ def _apply(app: Any, prefetch_multiplier: int | None) -> None:
         if entry is not None:
             entries[name] = entry
     conf.beat_schedule = {**entries, **(conf.beat_schedule or {})}
+    _worker_safety(conf)
+
+
+#: Worker settings that keep a lost broker connection from running a report
+#: twice, and a closed channel from stopping the worker; a host's own value wins.
+WORKER_SAFETY_DEFAULTS = {
+    # The broker requeues the unacknowledged messages of a lost connection: a
+    # run that went on would meet its redelivered copy on another worker.
+    "worker_cancel_long_running_tasks_on_connection_loss": True,
+    # A channel closed by the broker (406 when a message outlived
+    # consumer_timeout) reconnects instead of stopping the worker ("Unrecoverable
+    # error") and with it every task it was running.
+    "broker_channel_error_retry": True,
+}
+
+
+def _worker_safety(conf: Any) -> None:
+    """Time limits on the short tasks; :data:`WORKER_SAFETY_DEFAULTS` unless the host set them."""
+    for key, value in WORKER_SAFETY_DEFAULTS.items():
+        if not conf.value_set_for(key):
+            conf[key] = value
+    conf.task_annotations = _with_time_limits(conf.task_annotations)
+
+
+def short_task_limits() -> dict[str, dict[str, float]]:
+    """``task_annotations`` giving every task but generate_report its soft and hard limits.
+
+    generate_report gets its limits on each message, per report type.
+    """
+    limits = {
+        "soft_time_limit": report_settings.TASK_SOFT_TIME_LIMIT,
+        "time_limit": report_settings.task_time_limit,
+    }
+    return {name: dict(limits) for name in TASK_NAMES if name != routing.GENERATE_REPORT}
+
+
+def _with_time_limits(host_annotations: Any) -> Any:
+    """The host's ``task_annotations`` with the short tasks' limits added.
+
+    Celery applies the first annotation that names a task, so a host dict is
+    merged (its values win) and any other form keeps precedence over ours.
+    """
+    ours = short_task_limits()
+    if host_annotations is None:
+        return ours
+    if isinstance(host_annotations, dict):
+        merged: dict[str, Any] = dict(ours)
+        for name, options in host_annotations.items():
+            mine = ours.get(name)
+            merged[name] = {**mine, **options} if mine and isinstance(options, dict) else options
+        return merged
+    if isinstance(host_annotations, (list, tuple)):
+        return (*host_annotations, ours)
+    return (host_annotations, ours)
 
 
 def tick_entry() -> dict[str, Any]:

@@ -54,6 +54,20 @@ DEFAULTS: dict[str, Any] = {
     "SOFT_TIME_LIMIT": 600,
     # Hard limit; None means SOFT_TIME_LIMIT + 60.
     "TIME_LIMIT": None,
+    # Soft and hard limits of every other task (post-processing, notifications,
+    # webhooks, the tick, the cleanup): a hung mail server or storage frees its
+    # worker process. The soft limit fits the gzip of a ~1 GB file with room to
+    # spare; None for the hard limit means TASK_SOFT_TIME_LIMIT + 60.
+    "TASK_SOFT_TIME_LIMIT": 300,
+    "TASK_TIME_LIMIT": None,
+    # -- broker topology -------------------------------------------------------
+    # "classic" or "quorum": the x-queue-type both queues are declared with.
+    "QUEUE_TYPE": "classic",
+    # The broker's consumer_timeout in seconds (RabbitMQ and Amazon MQ: 1800):
+    # a delivered message left unacknowledged longer closes the worker's
+    # channel. Countdowns and time limits are kept under it; None (no limit,
+    # or unknown) turns the comparison off.
+    "CONSUMER_TIMEOUT": 1800,
     # How long a finished report (and its file) is kept, in seconds; a
     # generator's ``retention`` overrides it for its type.
     "RETENTION_SECONDS": 7 * 24 * 3600,
@@ -197,6 +211,14 @@ class ReportSettings:
     def time_limit(self) -> int:
         """The hard time limit: TIME_LIMIT, or SOFT_TIME_LIMIT plus a minute."""
         return self.TIME_LIMIT if self.TIME_LIMIT is not None else self.SOFT_TIME_LIMIT + 60
+
+    @property
+    def task_time_limit(self) -> int:
+        """The hard limit of the tasks other than generate_report: TASK_TIME_LIMIT,
+        or TASK_SOFT_TIME_LIMIT plus a minute."""
+        if self.TASK_TIME_LIMIT is not None:
+            return self.TASK_TIME_LIMIT
+        return self.TASK_SOFT_TIME_LIMIT + 60
 
     def reload(self) -> None:
         for name in self._cached:

@@ -2,7 +2,8 @@
 
 Urgent reports go to ``HIGH_PRIORITY_QUEUE``; high, normal and low share
 ``QUEUE`` and are ordered by RabbitMQ message priority. Both queues are
-durable and declared with ``x-max-priority``.
+durable and declared with an explicit ``x-queue-type`` (``QUEUE_TYPE``), and
+classic ones with ``x-max-priority``.
 
 This module is also the one door to the broker for the rest of the package:
 services, schedules and delivery send tasks *by name* through
@@ -21,6 +22,7 @@ from celery import current_app
 from kombu import Exchange, Queue
 
 from .conf import report_settings
+from .queue_declaration import ReportQueue
 
 # Task names, stable across module moves (the task module registers them).
 GENERATE_REPORT = "django_async_reports.generate_report"
@@ -37,13 +39,26 @@ def report_exchange() -> Exchange:
     return Exchange(report_settings.EXCHANGE, type="direct", durable=True)
 
 
+def queue_arguments() -> dict[str, Any]:
+    """The arguments both queues are declared with.
+
+    The queue type is always explicit: a broker whose default type is quorum
+    (Amazon MQ 4.2) would otherwise create quorum queues. Quorum queues get no
+    ``x-max-priority``: RabbitMQ 3.x refuses it on them (``invalid arg``), and
+    4.0-4.2 sort quorum messages in two levels without it (see docs/celery.md).
+    """
+    if report_settings.QUEUE_TYPE == "quorum":
+        return {"x-queue-type": "quorum"}
+    return {"x-queue-type": "classic", "x-max-priority": int(report_settings.MAX_PRIORITY)}
+
+
 def _queue(name: str, routing_key: str) -> Queue:
-    return Queue(
+    return ReportQueue(
         name,
         report_exchange(),
         routing_key=routing_key,
         durable=True,
-        queue_arguments={"x-max-priority": int(report_settings.MAX_PRIORITY)},
+        queue_arguments=queue_arguments(),
     )
 
 
@@ -60,7 +75,7 @@ def ensure_declared(app: Any) -> None:
 
     ``configure_celery(app)`` does this for workers; doing it again here means
     a web process whose Celery app was configured differently still declares
-    the queues durable with ``x-max-priority`` instead of plain ones.
+    the queues durable with their arguments instead of plain ones.
     """
     queues = app.amqp.queues
     for queue in report_queues():
@@ -126,3 +141,8 @@ def send_task(name: str, args: Sequence[Any], *, priority: str, **options: Any) 
         task.apply_async(args=tuple(args), **options)
     else:
         app.send_task(name, args=tuple(args), **options)
+
+
+def celery_conf() -> Any:
+    """The configuration of the Celery app messages are sent with (the host's, once loaded)."""
+    return current_app.conf

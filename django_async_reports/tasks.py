@@ -216,6 +216,10 @@ def _post_process_countdown(retries: int) -> int:
     base=ReportTask,
     name=routing.POST_PROCESS_REPORT,
     max_retries=7,
+    # The defaults of TASK_SOFT_TIME_LIMIT / TASK_TIME_LIMIT, for an app that
+    # skips configure_celery; configure_celery applies the settings.
+    soft_time_limit=300,
+    time_limit=360,
     acks_late=True,
     reject_on_worker_lost=True,
 )
@@ -241,6 +245,8 @@ def post_process_report(self: Any, report_id: str) -> dict[str, Any]:
     name=routing.SEND_REPORT_NOTIFICATION,
     max_retries=3,
     default_retry_delay=30,
+    soft_time_limit=300,
+    time_limit=360,
     acks_late=True,
     reject_on_worker_lost=True,
 )
@@ -270,7 +276,7 @@ def _abandon_delivery(report_id: str) -> None:
 
 
 # -- the sweeper -------------------------------------------------------------------
-@shared_task(base=ResilientTask, name=routing.SWEEP_REPORTS)
+@shared_task(base=ResilientTask, name=routing.SWEEP_REPORTS, soft_time_limit=300, time_limit=360)
 def sweep_reports() -> dict[str, int]:
     """Send what was not sent, take back what was lost (beat: every ``SWEEP_INTERVAL``).
 
@@ -286,6 +292,8 @@ def sweep_reports() -> dict[str, int]:
     name=routing.SEND_SCHEDULE_FAILURE_NOTIFICATION,
     max_retries=3,
     default_retry_delay=30,
+    soft_time_limit=300,
+    time_limit=360,
     acks_late=True,
     reject_on_worker_lost=True,
 )
@@ -318,7 +326,7 @@ def send_schedule_failure_notification(self: Any, execution_id: int) -> dict[str
     return {"execution_id": execution_id, "email_status": status}
 
 
-@shared_task(base=ResilientTask, name=routing.TICK_SCHEDULES)
+@shared_task(base=ResilientTask, name=routing.TICK_SCHEDULES, soft_time_limit=300, time_limit=360)
 def tick_schedules() -> dict[str, int]:
     """Start every due schedule (beat sends this every ``SCHEDULE_TICK_INTERVAL`` seconds).
 
@@ -333,7 +341,12 @@ def tick_schedules() -> dict[str, int]:
 
 
 # -- retention ---------------------------------------------------------------------
-@shared_task(base=ResilientTask, name=routing.CLEANUP_EXPIRED_REPORTS)
+@shared_task(
+    base=ResilientTask,
+    name=routing.CLEANUP_EXPIRED_REPORTS,
+    soft_time_limit=300,
+    time_limit=360,
+)
 def cleanup_expired_reports() -> dict[str, int]:
     """Delete expired reports and their files (beat sends this every ``CLEANUP_INTERVAL``).
 
@@ -356,6 +369,8 @@ def cleanup_expired_reports() -> dict[str, int]:
     base=ResilientTask,
     name=routing.DELIVER_WEBHOOK,
     max_retries=None,  # attempts are counted in the arguments (WEBHOOK_MAX_ATTEMPTS)
+    soft_time_limit=300,
+    time_limit=360,
     acks_late=True,
     reject_on_worker_lost=True,
 )

@@ -133,6 +133,11 @@ CELERY_BROKER_URL = os.environ.get(
 )
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_ALWAYS_EAGER = False
+# Extra Celery settings (JSON, names without CELERY_) for one test's worker subprocess.
+for _name, _value in json.loads(
+    os.environ.get("ASYNC_REPORTS_TEST_CELERY_OVERRIDES", "{}")
+).items():
+    globals()[f"CELERY_{_name.upper()}"] = _value
 
 # Fast hashing: the factories create users in almost every test.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

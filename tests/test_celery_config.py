@@ -26,14 +26,15 @@ def test_declares_durable_priority_queues_and_keeps_the_default_queue():
     }
     normal = queues[settings.ASYNC_REPORTS["QUEUE"]]
     assert normal.durable
-    assert normal.queue_arguments == {"x-max-priority": 10}
+    assert normal.queue_arguments == {"x-queue-type": "classic", "x-max-priority": 10}
     assert normal.routing_key == "reports.generate"
     assert (
         normal.exchange.name == settings.ASYNC_REPORTS["EXCHANGE"]
         and normal.exchange.type == "direct"
     )
     assert queues[settings.ASYNC_REPORTS["HIGH_PRIORITY_QUEUE"]].queue_arguments == {
-        "x-max-priority": 10
+        "x-queue-type": "classic",
+        "x-max-priority": 10,
     }
     assert app.conf.worker_prefetch_multiplier == 1
     for name in TASK_NAMES:
@@ -233,3 +234,121 @@ def test_without_task_results_nothing_is_asked_of_the_result_backend(settings, m
     )
     routing.send_task(routing.DELIVER_WEBHOOK, ["r", "e", "m", 1], priority="normal")
     assert sent[0]["ignore_result"] is True
+
+
+# -- broker topology ------------------------------------------------------------------
+def test_quorum_queues_are_declared_without_x_max_priority(settings):
+    """RabbitMQ 3.x refuses x-max-priority on quorum queues (``invalid arg``)."""
+    settings.ASYNC_REPORTS = {**settings.ASYNC_REPORTS, "QUEUE_TYPE": "quorum"}
+    app = make_app()
+    configure_celery(app)
+    for name in (settings.ASYNC_REPORTS["QUEUE"], settings.ASYNC_REPORTS["HIGH_PRIORITY_QUEUE"]):
+        queue = queues_by_name(app)[name]
+        assert queue.queue_arguments == {"x-queue-type": "quorum"}
+        assert queue.durable
+
+
+def test_worker_safety_defaults_unless_the_host_set_them():
+    app = make_app()
+    configure_celery(app)
+    assert app.conf.worker_cancel_long_running_tasks_on_connection_loss is True
+    assert app.conf.broker_channel_error_retry is True
+
+    app = make_app(
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+        broker_channel_error_retry=False,
+    )
+    configure_celery(app)
+    assert app.conf.worker_cancel_long_running_tasks_on_connection_loss is False
+    assert app.conf.broker_channel_error_retry is False
+
+
+def test_the_host_setting_a_worker_safety_key_through_django_settings_wins(settings):
+    settings.CELERY_BROKER_CHANNEL_ERROR_RETRY = False
+    app = Celery("django-settings", set_as_current=False)
+    app.config_from_object("django.conf:settings", namespace="CELERY")
+    configure_celery(app)
+    assert app.conf.broker_channel_error_retry is False
+    assert app.conf.worker_cancel_long_running_tasks_on_connection_loss is True
+
+
+SHORT_TASKS = set(TASK_NAMES) - {"django_async_reports.generate_report"}
+
+
+def test_every_task_but_generate_report_gets_the_task_time_limits(settings):
+    app = make_app()
+    configure_celery(app)
+    for name in SHORT_TASKS:
+        assert (app.tasks[name].soft_time_limit, app.tasks[name].time_limit) == (300, 360), name
+    # Its limits come with each message, per report type.
+    assert app.tasks["django_async_reports.generate_report"].time_limit is None
+
+    settings.ASYNC_REPORTS = {**settings.ASYNC_REPORTS, "TASK_SOFT_TIME_LIMIT": 20}
+    app = make_app()
+    configure_celery(app)
+    for name in SHORT_TASKS:
+        assert (app.tasks[name].soft_time_limit, app.tasks[name].time_limit) == (20, 80), name
+
+    settings.ASYNC_REPORTS = {**settings.ASYNC_REPORTS, "TASK_TIME_LIMIT": 25}
+    app = make_app()
+    configure_celery(app)
+    assert app.tasks["django_async_reports.deliver_webhook"].time_limit == 25
+
+
+def test_the_decorators_carry_the_defaults_of_the_task_time_limits():
+    """An app that skips configure_celery still bounds every task."""
+    from django_async_reports import tasks
+    from django_async_reports.conf import DEFAULTS
+
+    for task in vars(tasks).values():
+        if getattr(task, "name", None) in SHORT_TASKS:
+            assert task.soft_time_limit == DEFAULTS["TASK_SOFT_TIME_LIMIT"], task.name
+            assert task.time_limit == DEFAULTS["TASK_SOFT_TIME_LIMIT"] + 60, task.name
+
+
+def test_host_task_annotations_are_kept_and_win():
+    webhook = "django_async_reports.deliver_webhook"
+    app = make_app(
+        task_annotations={
+            webhook: {"rate_limit": "10/s", "time_limit": 900},
+            "proj.send": {"rate_limit": "1/s"},
+        }
+    )
+    configure_celery(app)
+    annotations = app.conf.task_annotations
+    assert annotations[webhook] == {"soft_time_limit": 300, "time_limit": 900, "rate_limit": "10/s"}
+    assert annotations["proj.send"] == {"rate_limit": "1/s"}
+    assert app.tasks[webhook].time_limit == 900
+    assert app.tasks[webhook].rate_limit == "10/s"
+    assert app.tasks["django_async_reports.tick_schedules"].time_limit == 360
+
+    # A list (or an annotation object): Celery applies the first match, the host's.
+    app = make_app(task_annotations=[{webhook: {"time_limit": 900}}])
+    configure_celery(app)
+    assert app.tasks[webhook].time_limit == 900
+    assert app.tasks[webhook].soft_time_limit == 300  # the class's own (decorator) value
+    assert app.tasks["django_async_reports.post_process_report"].time_limit == 360
+
+
+def test_step_retry_delays_stay_under_the_bound_the_check_assumes():
+    """E021 counts a post-processing or notification retry as waiting this long at most."""
+    from django_async_reports import tasks
+    from django_async_reports.broker_limits import STEP_RETRY_DELAY_BOUND
+
+    for name in SHORT_TASKS - {"django_async_reports.deliver_webhook"}:
+        task = next(t for t in vars(tasks).values() if getattr(t, "name", None) == name)
+        assert (task.default_retry_delay or 0) <= STEP_RETRY_DELAY_BOUND, name
+
+
+def test_post_processing_backoff_stays_under_that_bound():
+    """Its countdown grows (10, 20, 40... s) to outlast a short outage, and stops at the bound."""
+    from django_async_reports import tasks
+    from django_async_reports.broker_limits import STEP_RETRY_DELAY_BOUND
+
+    countdowns = [
+        tasks._post_process_countdown(n) for n in range(tasks.post_process_report.max_retries)
+    ]
+    assert countdowns[:3] == [10, 20, 40]
+    assert max(countdowns) == STEP_RETRY_DELAY_BOUND
+    # A finished file is given up only after the outage lasted about 20 minutes.
+    assert sum(countdowns) >= 15 * 60

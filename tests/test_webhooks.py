@@ -455,6 +455,29 @@ class TestDelivery:
         ]
         assert [o.retry_in for o in outcomes] == [10, 20, 120]
 
+    def test_retries_wait_no_longer_than_consumer_timeout_allows(
+        self, receiver, webhook_settings, user
+    ):
+        """The worker holds a delayed attempt unacknowledged: it must run before the
+        broker's consumer_timeout closes the channel (hard limit and margin included)."""
+        # Ceiling: 1800 - 360 (the task's hard limit) - 60 (margin) = 1380 s.
+        webhook_settings(WEBHOOK_RETRY_BACKOFF=600, WEBHOOK_MAX_ATTEMPTS=5)
+        assert [webhooks.retry_countdown(n) for n in (1, 2, 3)] == [600, 1200, 1380]
+        _schedule, report, _execution = scheduled(user, receiver.url())
+        receiver.script(Answer(503, headers={"Retry-After": "3600"}))
+        message_id = webhooks.message_id_for(report, "report.completed")
+        outcome = webhooks.attempt_delivery(report.pk, "report.completed", message_id, 1)
+        assert (outcome.outcome, outcome.retry_in) == ("retry", 1380)
+
+        # A shorter task limit leaves more room; no consumer_timeout, only MAX_RETRY_AFTER.
+        webhook_settings(TASK_SOFT_TIME_LIMIT=60, TASK_TIME_LIMIT=120)
+        assert webhooks.retry_countdown(3) == 1620
+        webhook_settings(CONSUMER_TIMEOUT=None)
+        assert webhooks.retry_countdown(3) == 2400
+        receiver.script(Answer(503, headers={"Retry-After": "7200"}))
+        outcome = webhooks.attempt_delivery(report.pk, "report.completed", message_id, 2)
+        assert outcome.retry_in == webhooks.MAX_RETRY_AFTER
+
     def test_loopback_is_refused_at_send_time_unless_allowed(self, receiver, user):
         _schedule, report, execution = scheduled(user, receiver.url())
 

@@ -44,7 +44,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils.crypto import salted_hmac
 
-from .. import routing
+from .. import broker_limits, routing
 from .._version import __version__
 from ..conf import report_settings
 from ..downloads import download_url
@@ -191,9 +191,15 @@ def encode(payload: dict[str, Any]) -> bytes:
     ).encode("utf-8")
 
 
-def retry_countdown(attempt: int) -> float:
-    """Seconds to wait after failed attempt number ``attempt`` (1-based): backoff, doubled."""
-    return float(report_settings.WEBHOOK_RETRY_BACKOFF) * 2 ** max(0, attempt - 1)
+def retry_countdown(attempt: int, at_least: float = 0) -> float:
+    """Seconds to wait after failed attempt number ``attempt`` (1-based): backoff, doubled.
+
+    ``at_least`` is the receiver's ``Retry-After``. Either is capped under the
+    broker's consumer_timeout: the worker holds a delayed message unacknowledged.
+    """
+    backoff = float(report_settings.WEBHOOK_RETRY_BACKOFF) * 2 ** max(0, attempt - 1)
+    wait = max(backoff, min(at_least, MAX_RETRY_AFTER))
+    return broker_limits.cap_countdown(wait, report_settings.task_time_limit)
 
 
 def max_attempts() -> int:
@@ -375,9 +381,8 @@ def attempt_delivery(
             outcome = "failed"
             error = f"{error} (gave up after {attempt} attempts)"
         else:
-            retry_in = retry_countdown(attempt)
-            if result is not None and result.retry_after is not None:
-                retry_in = max(retry_in, float(min(result.retry_after, MAX_RETRY_AFTER)))
+            retry_after = result.retry_after if result is not None else None
+            retry_in = retry_countdown(attempt, at_least=float(retry_after or 0))
     WebhookDelivery.objects.filter(pk=record.pk).update(
         status_code=result.status if result is not None else None,
         succeeded=outcome == "sent",
