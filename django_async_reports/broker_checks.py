@@ -3,7 +3,7 @@
 Every message must stay under the broker's ``consumer_timeout`` (E021), the
 queue type is one RabbitMQ knows (E019), workers refuse content that runs code
 when it is decoded (E022), and a mail server that hangs does not hold a worker
-process until its time limit (W004).
+process until its time limit (W004). The outbox's timings are checked too (E023).
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ def check_broker_topology(app_configs: Any = None, **kwargs: Any) -> list[CheckM
     if not limits:
         messages.extend(check_unacknowledged_time(value))
         messages.extend(check_email_timeout(value("TASK_SOFT_TIME_LIMIT")))
+        messages.extend(check_reliability_settings(value))
     messages.extend(check_accepted_content(_content_settings()))
     return messages
 
@@ -220,3 +221,37 @@ def check_accepted_content(content: dict[str, Any]) -> list[CheckMessage]:
             "package's messages are JSON.",
         )
     ]
+
+
+def check_reliability_settings(value: Callable[[str], Any]) -> list[CheckMessage]:
+    """E023: the outbox's timings are seconds, and a notification's lease outlives its task.
+
+    A lease shorter than the notification task's hard limit would let the
+    sweeper's message take over a delivery still under way: e-mailed twice.
+    """
+    messages: list[CheckMessage] = []
+    for name in ("PUBLISH_TIMEOUT", "STUCK_MARGIN", "NOTIFY_LEASE"):
+        if not _seconds(value(name)):
+            messages.append(
+                _error(f"{SETTINGS_NAME}['{name}'] must be a number of seconds.", "E023")
+            )
+    interval = value("SWEEP_INTERVAL")
+    if interval is not None and not _seconds(interval):
+        messages.append(
+            _error(f"{SETTINGS_NAME}['SWEEP_INTERVAL'] must be seconds, or None.", "E023")
+        )
+    if messages:
+        return messages
+    soft = value("TASK_SOFT_TIME_LIMIT")
+    hard = value("TASK_TIME_LIMIT") or soft + 60
+    if value("NOTIFY_LEASE") < hard:
+        messages.append(
+            _error(
+                f"{SETTINGS_NAME}['NOTIFY_LEASE'] ({value('NOTIFY_LEASE')} s) is shorter than "
+                f"the notification task's hard time limit ({hard} s).",
+                "E023",
+                hint="A delivery still under way could be taken over and sent twice: "
+                "raise NOTIFY_LEASE above TASK_TIME_LIMIT.",
+            )
+        )
+    return messages

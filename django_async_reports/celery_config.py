@@ -11,8 +11,8 @@ The package never creates a Celery app. A host calls::
 
 so that workers declare the report queues durable, with their priority
 arguments, and start with ``-Q reports,reports_high_priority``; ``celery beat``
-then sends the schedules' tick and the cleanup of expired reports
-(two ``beat_schedule`` entries).
+then sends the schedules' tick, the cleanup of expired reports and the
+sweeper (three ``beat_schedule`` entries).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from typing import Any
 from celery import current_app
 from kombu import Exchange, Queue
 
+from . import publisher
 from .conf import report_settings
 from .queue_declaration import ReportQueue
 
@@ -93,25 +94,20 @@ def result_options() -> dict[str, Any]:
     return {"ignore_result": not report_settings.TASK_RESULTS}
 
 
-def publish_options() -> dict[str, Any]:
-    """``apply_async`` options that bound a publish to about ``PUBLISH_TIMEOUT`` seconds.
+def attempt_timeout() -> float:
+    """Seconds one publish attempt may take: half of ``PUBLISH_TIMEOUT`` (two attempts)."""
+    return float(report_settings.PUBLISH_TIMEOUT) / 2
 
-    One retry on a fresh connection (a pooled one may be stale), and the
-    publisher confirm awaited at most ``PUBLISH_TIMEOUT``: a broker that is
-    down, unreachable or blocked (memory alarm) raises instead of hanging.
+
+def publish_options() -> dict[str, Any]:
+    """``apply_async`` options that bound one publish attempt to :func:`attempt_timeout`.
+
+    The publisher confirm is awaited that long at most: a broker that is down,
+    unreachable or blocked (memory alarm) raises instead of hanging a request.
+    :func:`send_task` tries twice, the second time on a fresh connection.
     """
-    timeout = float(report_settings.PUBLISH_TIMEOUT)
-    return {
-        "retry": True,
-        "retry_policy": {
-            "max_retries": 1,
-            "interval_start": 0,
-            "interval_step": 0.5,
-            "interval_max": 0.5,
-        },
-        "timeout": timeout,
-        "confirm_timeout": timeout,
-    }
+    timeout = attempt_timeout()
+    return {"retry": False, "timeout": timeout, "confirm_timeout": timeout}
 
 
 def route_for_priority(priority: str) -> dict[str, Any]:
@@ -131,16 +127,26 @@ def send_task(name: str, args: Sequence[Any], *, priority: str, **options: Any) 
     """Publish task ``name`` with ``args`` on the route of ``priority``.
 
     ``options`` are ``apply_async`` options (``task_id``, ``countdown``,
-    time limits). Raises the broker's error when the message cannot be sent.
+    time limits). Two attempts, the second on a fresh connection (a kept one
+    may have gone stale), each bounded (:func:`publish_options`). Raises the
+    broker's error when the message cannot be sent.
     """
     app = current_app
     ensure_declared(app)
     options = {**route_for_priority(priority), **result_options(), **publish_options(), **options}
     task = app.tasks.get(name)  # registered here: its own apply_async (and its defaults)
-    if task is not None:
-        task.apply_async(args=tuple(args), **options)
-    else:
-        app.send_task(name, args=tuple(args), **options)
+    for attempt in (1, 2):
+        conn = publisher.connection(app, attempt_timeout())
+        try:
+            if task is not None:
+                task.apply_async(args=tuple(args), connection=conn, **options)
+            else:
+                app.send_task(name, args=tuple(args), connection=conn, **options)
+            return
+        except Exception:
+            publisher.drop()
+            if attempt == 2:
+                raise
 
 
 def celery_conf() -> Any:

@@ -21,7 +21,7 @@ report_requested = Signal()
 report_started = Signal()
 
 # A report finished and its file is downloadable (sent by the notification
-# step of the chain, once per report). Arguments: report.
+# step, once per report). Arguments: report.
 report_completed = Signal()
 
 # A report failed for good (no retry left, a timeout, or a permanent error).

@@ -176,6 +176,16 @@ def generate_report(self: Any, report_id: str) -> dict[str, Any]:
     }
 
 
+#: Retries of a generation whose database is unreachable, and their backoff
+#: (5, 10, 20... s, at most 5 minutes): about five minutes in all, the time a
+#: restart or a failover takes, whatever RETRY_COUNTDOWN says.
+DATABASE_RETRIES = 6
+
+
+def _database_retry_countdown(retries: int) -> int:
+    return min(5 * 2**retries, 300)
+
+
 def _retry_without_database(task: Any, exc: Exception) -> None:
     """Retry the generation by message alone, the database being unreachable.
 
@@ -186,8 +196,8 @@ def _retry_without_database(task: Any, exc: Exception) -> None:
     _drop_broken_connections()
     raise task.retry(
         exc=exc,
-        countdown=report_settings.RETRY_COUNTDOWN,
-        max_retries=int(report_settings.MAX_RETRIES),
+        countdown=_database_retry_countdown(task.request.retries),
+        max_retries=max(DATABASE_RETRIES, int(report_settings.MAX_RETRIES)),
     ) from exc
 
 
@@ -205,8 +215,8 @@ def _drop_broken_connections() -> None:
 def _post_process_countdown(retries: int) -> int:
     """Seconds before post-processing is tried again: 10, 20, 40... up to 5 minutes.
 
-    A finished file is only given up (and deleted) after about 20 minutes of
-    failures, never for a short database or storage outage.
+    A finished file is only given up (and deleted) after about 15 minutes of
+    waiting on failures, never for a short database or storage outage.
     """
     return min(10 * 2**retries, 300)
 
@@ -231,6 +241,7 @@ def post_process_report(self: Any, report_id: str) -> dict[str, Any]:
         if isinstance(exc, DatabaseError):
             _drop_broken_connections()
         if self.request.retries < self.max_retries:
+            services.heartbeat(report_id)  # waiting on a retry is not a lost run
             countdown = _post_process_countdown(self.request.retries)
             raise self.retry(exc=exc, countdown=countdown) from exc
         services.fail_report(report_id, f"Post-processing failed: {describe(exc)}")

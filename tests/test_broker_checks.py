@@ -69,7 +69,11 @@ def test_limit_settings_are_seconds(base, changes):
 
 def test_no_consumer_timeout_turns_the_comparison_off(base):
     with with_settings(
-        base, CONSUMER_TIMEOUT=None, SOFT_TIME_LIMIT=7200, TASK_SOFT_TIME_LIMIT=3600
+        base,
+        CONSUMER_TIMEOUT=None,
+        SOFT_TIME_LIMIT=7200,
+        TASK_SOFT_TIME_LIMIT=3600,
+        NOTIFY_LEASE=3700,  # outlives the notification task (E023)
     ):
         assert check_broker_topology() == []
 
@@ -116,11 +120,12 @@ def test_a_generator_soft_time_limit_counts_with_its_hard_limit(base):
 
 def test_the_short_tasks_hard_limit_counts(base):
     # 300 (longest step retry) + 1500 (hard) + 60 (margin) > 1800
-    with with_settings(base, TASK_SOFT_TIME_LIMIT=1400, TASK_TIME_LIMIT=1500):
+    lease = {"NOTIFY_LEASE": 1600}  # outlives the notification task (E023)
+    with with_settings(base, TASK_SOFT_TIME_LIMIT=1400, TASK_TIME_LIMIT=1500, **lease):
         messages = check_broker_topology()
     assert ids(messages) == ["django_async_reports.E021"]
     assert "post-processing, notifications, webhooks" in messages[0].msg
-    with with_settings(base, TASK_SOFT_TIME_LIMIT=1400, CONSUMER_TIMEOUT=3600):
+    with with_settings(base, TASK_SOFT_TIME_LIMIT=1400, CONSUMER_TIMEOUT=3600, **lease):
         assert check_broker_topology() == []
 
 
@@ -188,3 +193,31 @@ def test_the_accepted_content_is_read_from_the_celery_app_and_django_settings(se
     messages = check_broker_topology()
     assert ids(messages) == ["django_async_reports.E022"]
     assert "CELERY_RESULT_ACCEPT_CONTENT: yaml" in messages[0].msg
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"PUBLISH_TIMEOUT": 0},
+        {"STUCK_MARGIN": "300"},
+        {"NOTIFY_LEASE": None},
+        {"SWEEP_INTERVAL": 0},
+    ],
+)
+def test_the_outbox_timings_are_seconds(base, changes):
+    with with_settings(base, **changes):
+        messages = check_broker_topology()
+    assert ids(messages) == ["django_async_reports.E023"]
+    assert next(iter(changes)) in messages[0].msg
+
+
+def test_no_sweep_interval_is_allowed(base):
+    with with_settings(base, SWEEP_INTERVAL=None):
+        assert check_broker_topology() == []
+
+
+def test_a_notification_lease_shorter_than_its_task_is_an_error(base):
+    with with_settings(base, NOTIFY_LEASE=300, TASK_SOFT_TIME_LIMIT=300, TASK_TIME_LIMIT=None):
+        [message] = check_broker_topology()
+    assert message.id == "django_async_reports.E023"
+    assert "360 s" in message.msg and "sent twice" in message.hint

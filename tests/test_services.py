@@ -85,8 +85,9 @@ def test_dispatch_happens_after_commit_with_the_stored_task_id(user, monkeypatch
     assert options["task_id"] == report.celery_task_id
     assert options["queue"] == settings.ASYNC_REPORTS["HIGH_PRIORITY_QUEUE"]
     # Bounded: a broker that does not confirm within PUBLISH_TIMEOUT is an error.
-    assert options["confirm_timeout"] == options["timeout"] == 5.0
-    assert options["retry_policy"]["max_retries"] == 1
+    assert options["confirm_timeout"] == options["timeout"] == 2.5  # twice: PUBLISH_TIMEOUT
+    assert options["retry"] is False  # send_task tries twice itself, on a fresh connection
+    assert options["connection"] is not None
     report.refresh_from_db()
     assert (report.next_step, report.next_step_at) == ("", None)  # confirmed: cleared
 

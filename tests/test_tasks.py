@@ -18,7 +18,8 @@ def test_unreachable_database_at_claim_is_retried_then_fails_the_report(user):
         "django_async_reports.services.claim_report", side_effect=OperationalError("down")
     ) as claim:
         result = tasks.generate_report.apply(args=[str(report.pk)])
-    assert claim.call_count == 4  # the first try and MAX_RETRIES retries
+    # The first try and DATABASE_RETRIES retries (eager: their countdowns are not waited).
+    assert claim.call_count == 1 + tasks.DATABASE_RETRIES
     assert isinstance(result.result, OperationalError)
     # Retries exhausted: on_failure marks it failed (here the database is back).
     report.refresh_from_db()
@@ -193,3 +194,9 @@ def test_a_message_that_finds_its_report_taken_sends_nothing_further(
     result = tasks.generate_report.apply(args=[str(report.pk)], task_id="message-a")
     assert result.result["status"] == "skipped"
     assert captured_dispatches.steps == []
+
+
+def test_retries_without_the_database_back_off_for_about_five_minutes():
+    countdowns = [tasks._database_retry_countdown(n) for n in range(tasks.DATABASE_RETRIES)]
+    assert countdowns == [5, 10, 20, 40, 80, 160]
+    assert 4 * 60 <= sum(countdowns) <= 6 * 60  # a restart or a failover, not RETRY_COUNTDOWN

@@ -1,7 +1,7 @@
 """Delivery of a finished report: e-mail and webhooks.
 
 :func:`deliver` is the notification step's one call (``services.notify``,
-once per finished report, after its ``notified_at`` claim):
+once per finished report, under its notification lease, ``notified_at``):
 
 * **Scheduled report** (it has a ``schedule_execution``): the schedule's
   settings decide. Completed: the report is e-mailed to ``email_recipients``

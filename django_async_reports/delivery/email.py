@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.core.mail.utils import DNS_NAME
 from django.template import Context, TemplateDoesNotExist
 from django.template import Template as DjangoTemplate
 from django.template.loader import get_template
@@ -86,14 +85,24 @@ def sender() -> str:
     return report_settings.EMAIL_FROM or settings.DEFAULT_FROM_EMAIL
 
 
-def message_id(kind: str, pk: Any) -> str:
-    """A Message-ID stable per report or execution (``kind``): a resent e-mail keeps it.
+def message_id(kind: str, pk: Any, outcome: Any = "") -> str:
+    """A Message-ID stable per outcome of a report or execution: a resent e-mail keeps it.
 
     A notification is delivered at least once: should one be sent again (the
-    SMTP connection dropped after DATA, the worker died before recording it),
-    mail clients and the ledger of the fault tests see the same message.
+    SMTP connection dropped after DATA, the worker died before recording it,
+    on another host), mail clients see the same message. ``outcome`` tells
+    one outcome from the next (a report retried by an admin ends anew). The
+    domain is the sender's, the same on every worker.
     """
-    return f"<async-report-{kind}-{pk}@{DNS_NAME}>"
+    domain = sender().rpartition("@")[2].strip(" >") or "localhost"
+    suffix = f"-{outcome}" if outcome else ""
+    return f"<async-report-{kind}-{pk}{suffix}@{domain}>"
+
+
+def _report_outcome(report: Report) -> str:
+    """The report's status and when it ended: unique per outcome of the report."""
+    ended = int(report.completed_at.timestamp()) if report.completed_at else 0
+    return f"{report.status}-{ended}"
 
 
 def send(
@@ -175,10 +184,10 @@ def send_report_email(report: Report) -> int:
     if report.status == Report.Status.COMPLETED:
         file = report_file(report)
         context = _completed_context(report, file)
-        msgid = message_id("report", report.pk)
+        msgid = message_id("report", report.pk, _report_outcome(report))
         return send("report_completed", context, [recipient], file=file, msgid=msgid)
     if report.status == Report.Status.FAILED:
-        msgid = message_id("report", report.pk)
+        msgid = message_id("report", report.pk, _report_outcome(report))
         return send("report_failed", _context(report), [recipient], msgid=msgid)
     return 0
 

@@ -251,7 +251,7 @@ def enqueue(
 
     For a scheduled report the execution's ``webhook_status`` is claimed
     first (pending / not requested -> sending), so the message is queued once
-    per execution. Ad-hoc reports rely on the caller's ``notified_at`` claim,
+    per execution. Ad-hoc reports rely on the caller's notification lease,
     and on the task dropping a message id already being delivered. If the
     broker refuses the message the claim is given back and the error raised.
     ``takeover`` (the notification's lease taken over from a run that died)

@@ -1,7 +1,7 @@
 """Work on a report's stored files: gzip, checksum and size in constant memory; deletes.
 
 The generation step stores the writer's file as it is; the post-processing
-step, a task of its own in the chain, reads it back from storage, compresses
+step, a task of its own, reads it back from storage, compresses
 it when the report asked for ``compress``, and measures what is finally
 stored. Being separate, it is retried on its own: an upload that fails never
 costs a second generation of a million rows.

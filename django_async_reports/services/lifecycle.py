@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -201,6 +201,19 @@ def worker_lost_message(losses: int) -> str:
         f"The worker running this report was lost {losses} times (killed, or out of "
         "memory?); it is not run again. Retry it once the cause is fixed."
     )
+
+
+def heartbeat(report_id: Any) -> None:
+    """Tell the sweeper a processing report's run is alive (waiting on a retry, say).
+
+    Best effort: with the database down there is no sweeper to tell either.
+    """
+    try:
+        Report.objects.filter(pk=report_id, status=Status.PROCESSING).update(
+            updated_at=timezone.now()
+        )
+    except DatabaseError:
+        logger.warning("Could not record the heartbeat of report %s", report_id)
 
 
 def is_running(report_id: Any) -> bool:

@@ -90,6 +90,7 @@ def publish_grace() -> timedelta:
     """How long a recorded step is left to the process that recorded it.
 
     That process publishes at once, within two connection attempts and a
-    publisher confirm: about ``3 x PUBLISH_TIMEOUT`` at worst.
+    publisher confirm each: about ``PUBLISH_TIMEOUT`` plus two connection
+    timeouts at worst, well under the grace.
     """
     return timedelta(seconds=max(30.0, 3 * float(report_settings.PUBLISH_TIMEOUT)))

@@ -309,7 +309,23 @@ def _replay(user: Any, key: str, request: ReportRequest) -> ReportRequestResult 
     earlier = Report.objects.filter(user=user, idempotency_key=key).first()
     if earlier is None:
         return None
-    if (earlier.report_type, earlier.fingerprint) != (request.report_type, request.fingerprint):
+    asked = (
+        request.report_type,
+        request.fingerprint,
+        request.title,
+        request.priority,
+        request.send_email,
+        request.webhook_url,
+    )
+    made = (
+        earlier.report_type,
+        earlier.fingerprint,
+        earlier.title,
+        earlier.priority,
+        earlier.send_email,
+        earlier.webhook_url,
+    )
+    if asked != made:
         raise IdempotencyKeyReused(
             "This Idempotency-Key was used with a different request: "
             "use a new key for a new request."

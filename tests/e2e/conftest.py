@@ -65,11 +65,13 @@ class Workers:
         self._stack: ExitStack | None = None
         self._starts = 0
 
-    def use(self, name: str, *, concurrency: int):
+    def use(self, name: str, *, concurrency: int, purge: bool = True):
+        """The worker ``name``, started (after emptying the queues, unless ``purge`` is False)."""
         if self.name == name and self.proc is not None and self.proc.poll() is None:
             return self.proc
         self.stop()
-        purge_queues()
+        if purge:
+            purge_queues()
         self._starts += 1
         # A fresh log per start, so a worker that died keeps its log.
         log_name = name if self._starts == 1 else f"{name}-{self._starts}"

@@ -30,7 +30,9 @@ def wait_terminal(report_ids: Iterable[str], *, timeout: float) -> dict[str, Rep
     while True:
         reports = {str(r.pk): r for r in Report.objects.filter(pk__in=ids)}
         open_ = {
-            i: reports[i].status for i in ids if i in reports and reports[i].status not in TERMINAL
+            i: (r.status, r.next_step)
+            for i, r in reports.items()
+            if r.status not in TERMINAL or r.next_step  # notified too: nothing left to send
         }
         missing = [i for i in ids if i not in reports]
         if not open_ and not missing:

@@ -7,6 +7,7 @@ finds it running. The start commands are the ones ``.ci/run`` uses.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
@@ -110,3 +111,59 @@ def rabbitmq_stopped() -> Iterator[None]:
         yield
     finally:
         start_rabbitmq()
+
+
+# -- PostgreSQL ----------------------------------------------------------------------
+def postgres_cluster() -> list[str]:
+    """``pg_ctlcluster`` arguments naming this machine's cluster (``.ci/run``'s)."""
+    version = sorted(os.listdir("/etc/postgresql"))[0]
+    return ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main"]
+
+
+def restart_postgres() -> None:
+    """A fast restart (``-m fast``: sessions are cut), as a failover looks to clients.
+
+    Whatever happens, PostgreSQL is running again when this returns.
+    """
+    try:
+        subprocess.run(
+            [*postgres_cluster(), "restart", "-m", "fast"], timeout=120, capture_output=True
+        )
+    finally:
+        if not port_open("127.0.0.1", 5432):
+            subprocess.run([*postgres_cluster(), "start"], timeout=120, capture_output=True)
+        wait_port("127.0.0.1", 5432, is_open=True, timeout=120)
+
+
+def _memory_watermark() -> str:
+    read = subprocess.run(
+        ["rabbitmqctl", "eval", "vm_memory_monitor:get_vm_memory_high_watermark()."],
+        timeout=60,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    value = read.stdout.strip().splitlines()[-1]
+    float(value)  # a relative watermark ("0.4"); anything else is not restored by this code
+    return value
+
+
+@contextmanager
+def broker_memory_alarm() -> Iterator[None]:
+    """RabbitMQ's memory alarm is on inside the block: it blocks every publishing connection.
+
+    The watermark is set far below what the broker uses, then put back to what it was.
+    """
+    before = _memory_watermark()
+    try:
+        subprocess.run(
+            ["rabbitmqctl", "set_vm_memory_high_watermark", "0.00001"],
+            timeout=60,
+            check=True,
+            capture_output=True,
+        )
+        yield
+    finally:
+        subprocess.run(
+            ["rabbitmqctl", "set_vm_memory_high_watermark", before], timeout=60, capture_output=True
+        )

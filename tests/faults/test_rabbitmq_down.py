@@ -18,12 +18,20 @@ from django.utils import timezone
 
 from django_async_reports.models import Report
 from tests.faults.ledger import check_ledger
-from tests.faults.services import broker_address, port_open, rabbitmq_stopped
+from tests.faults.services import (
+    broker_address,
+    broker_memory_alarm,
+    port_open,
+    rabbitmq_stopped,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
 
-def test_reports_requested_while_the_broker_is_down_run_once_it_is_back(worker, alice, media_root):
+def test_reports_requested_while_the_broker_is_down_run_once_it_is_back(
+    worker, alice, media_root, settings
+):
+    settings.ASYNC_REPORTS = {**settings.ASYNC_REPORTS, "REUSE_WINDOW_SECONDS": 3600}
     ids = []
     with rabbitmq_stopped():
         assert not port_open(*broker_address())
@@ -52,3 +60,41 @@ def test_reports_requested_while_the_broker_is_down_run_once_it_is_back(worker, 
     assert {r.status for r in reports.values()} == {"completed"}
     assert all(r.attempt == 1 for r in reports.values())  # each ran once
     assert worker.poll() is None  # the worker rode out the outage
+
+
+def test_a_broker_memory_alarm_never_hangs_a_request_nor_loses_a_report(worker, alice, media_root):
+    """Blocked publishers: without confirms the message "succeeds" and is lost, or hangs."""
+    ids = []
+    with broker_memory_alarm():
+        for count in (2, 3):
+            started = time.monotonic()
+            created = alice.create(report_type="numbers", parameters={"count": count})
+            # The confirm never comes: given up after PUBLISH_TIMEOUT (and one retry).
+            assert time.monotonic() - started < 20
+            assert created["status"] == "pending"
+            ids.append(created["id"])
+        waiting = Report.objects.filter(pk__in=ids, next_step="generate").count()
+        assert waiting == len(ids)  # none counted as sent
+
+    Report.objects.filter(pk__in=ids).update(next_step_at=timezone.now() - timedelta(minutes=5))
+    call_command("sweep_reports")
+    # A blocked message may still reach the queue once the alarm clears: it then
+    # meets a report already claimed (or claims it first), never a second run.
+    reports = check_ledger(ids, media_root, timeout=120)
+    assert {(r.status, r.attempt) for r in reports.values()} == {("completed", 1)}
+    assert worker.poll() is None
+
+
+def test_the_broker_stopped_mid_run_the_report_completes_once(worker, alice, media_root):
+    created = alice.create(report_type="paced", parameters={"count": 200, "delay": 0.02})
+    rid = created["id"]
+    alice.wait_processing(rid, min_progress=1, timeout=30)
+
+    with rabbitmq_stopped():
+        time.sleep(3)  # the worker notices: its run is cancelled, its message unacked
+
+    # Redelivered once the broker is back (or swept, were it lost): one run's file.
+    reports = check_ledger([rid], media_root, user=alice.user, timeout=120)
+    assert reports[rid].status == "completed"
+    assert reports[rid].result_data["row_count"] == 200
+    assert worker.poll() is None
