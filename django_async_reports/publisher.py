@@ -21,19 +21,22 @@ _local = threading.local()
 def connection(app: Any, timeout: float) -> Any:
     """This thread's publishing connection on ``app``'s broker (made on first use).
 
-    Made again in a forked child: a socket shared with the parent would mix
-    both processes' frames.
+    Made again in a forked child (a socket shared with the parent would mix
+    both processes' frames), and for another app or broker URL.
     """
+    app = getattr(app, "_get_current_object", lambda: app)()  # celery.current_app is a proxy
+    key = (os.getpid(), id(app), app.conf.broker_write_url)
     held = getattr(_local, "held", None)
-    if held is not None and held[0] == os.getpid() and held[1] is app:
-        return held[2]
+    if held is not None and held[0] == key:
+        return held[1]
+    drop()
     conn = app.connection_for_write(
         connect_timeout=timeout,
         # One connection attempt (kombu retries a refused one until its timeout):
         # the caller tries again once, on a fresh connection.
         transport_options={"read_timeout": timeout, "write_timeout": timeout, "max_retries": 0},
     )
-    _local.held = (os.getpid(), app, conn)
+    _local.held = (key, conn)
     return conn
 
 
@@ -41,6 +44,6 @@ def drop() -> None:
     """Forget this thread's connection, closing its socket without waiting on the broker."""
     held = getattr(_local, "held", None)
     _local.held = None
-    if held is not None and held[0] == os.getpid():
+    if held is not None and held[0][0] == os.getpid():
         with contextlib.suppress(Exception):
-            held[2].collect(socket_timeout=0.1)
+            held[1].collect(socket_timeout=0.1)

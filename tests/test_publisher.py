@@ -50,3 +50,15 @@ def test_two_failures_raise(monkeypatch, db):
     monkeypatch.setattr("celery.app.task.Task.apply_async", down)
     with pytest.raises(ConnectionRefusedError):
         routing.send_task(routing.SEND_REPORT_NOTIFICATION, ["x"], priority="normal")
+
+
+def test_another_current_app_or_broker_gets_its_own_connection(settings):
+    from celery import Celery, current_app
+
+    first = publisher.connection(current_app, 2.5)  # the proxy: resolved to the app
+    assert publisher.connection(app, 2.5) is first
+    other = Celery("other-broker", set_as_current=False)
+    other.conf.broker_url = "amqp://guest:guest@127.0.0.1:5672/elsewhere"
+    second = publisher.connection(other, 2.5)
+    assert second is not first
+    assert second.virtual_host == "elsewhere"
