@@ -43,6 +43,7 @@ class _SMTPHandler:
     def __init__(self) -> None:
         self.received: list[Received] = []
         self.temporary_failures = 0  # answer 451 to the next N messages
+        self.drops_after_data = 0  # take the next N messages, then hang up before the 250
         self.refused: set[str] = set()  # answer 550 to these recipients
         self.lock = threading.Lock()
 
@@ -60,6 +61,11 @@ class _SMTPHandler:
             self.received.append(
                 Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content))
             )
+            if self.drops_after_data:
+                # The message is taken (and would be delivered), but the client never
+                # hears so: to it, the connection dropped after DATA.
+                self.drops_after_data -= 1
+                server.transport.close()
         return "250 Message accepted"
 
 
@@ -82,11 +88,16 @@ class SMTPServer:
         with self.handler.lock:
             self.handler.received.clear()
             self.handler.temporary_failures = 0
+            self.handler.drops_after_data = 0
             self.handler.refused.clear()
 
     def fail_next(self, count: int = 1) -> None:
         with self.handler.lock:
             self.handler.temporary_failures = count
+
+    def drop_after_data(self, count: int = 1) -> None:
+        with self.handler.lock:
+            self.handler.drops_after_data = count
 
     def refuse(self, *addresses: str) -> None:
         self.handler.refused.update(a.lower() for a in addresses)

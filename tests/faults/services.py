@@ -102,12 +102,18 @@ def start_rabbitmq() -> None:
 
 
 @contextmanager
-def rabbitmq_stopped() -> Iterator[None]:
-    """The broker is down inside the block (``stop_app``: its durable queues survive)."""
+def rabbitmq_stopped(*, stop: bool = True) -> Iterator[None]:
+    """The broker is down inside the block (``stop_app``: its durable queues survive).
+
+    ``stop=False``: something in the block stops it; it is started again all the same.
+    """
     host, port = broker_address()
     try:
-        subprocess.run(["rabbitmqctl", "stop_app"], timeout=120, check=True, capture_output=True)
-        wait_port(host, port, is_open=False)
+        if stop:
+            subprocess.run(
+                ["rabbitmqctl", "stop_app"], timeout=120, check=True, capture_output=True
+            )
+            wait_port(host, port, is_open=False)
         yield
     finally:
         start_rabbitmq()

@@ -9,6 +9,7 @@ and started again whatever happens.
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import timedelta
 
@@ -17,6 +18,8 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from django_async_reports.models import Report
+from tests.e2e.conftest import Workers, wait_for
+from tests.faults.conftest import FRESH_INSTALL
 from tests.faults.ledger import check_ledger
 from tests.faults.services import (
     broker_address,
@@ -98,3 +101,39 @@ def test_the_broker_stopped_mid_run_the_report_completes_once(worker, alice, med
     assert reports[rid].status == "completed"
     assert reports[rid].result_data["row_count"] == 200
     assert worker.poll() is None
+
+
+def test_the_broker_stopped_at_the_hand_off_to_post_processing(
+    fault_workers, alice, media_root, tmp_path, django_db_blocker
+):
+    """Before: the hand-off's error failed the generated report and deleted its file."""
+    marker = tmp_path / "stopped"
+    env = {
+        "ASYNC_REPORTS_TEST_OVERRIDES": json.dumps(FRESH_INSTALL),
+        "ASYNC_REPORTS_TEST_FAILPOINT": "stop-broker-at-hand-off",
+        "ASYNC_REPORTS_TEST_FAILPOINT_MARKER": str(marker),
+    }
+    workers = Workers(env)
+    with django_db_blocker.unblock():
+        fault_workers.stop()
+        workers.use("faults-hand-off", concurrency=2)
+    try:
+        with rabbitmq_stopped(stop=False):  # the worker stops it; started again here
+            created = alice.create(report_type="numbers", parameters={"count": 7})
+            rid = created["id"]
+            wait_for(marker.exists, timeout=60, message="the worker to stop the broker")
+            wait_for(
+                lambda: Report.objects.get(pk=rid).next_step == "post_process",
+                timeout=30,
+                message="the refused hand-off recorded on the row",
+            )
+            report = Report.objects.get(pk=rid)
+            assert (report.status, report.error_message) == ("processing", "")
+        Report.objects.filter(pk=rid).update(next_step_at=timezone.now() - timedelta(minutes=5))
+        call_command("sweep_reports")
+        reports = check_ledger([rid], media_root, user=alice.user, timeout=120)
+        assert reports[rid].status == "completed"
+        assert reports[rid].result_data["row_count"] == 7
+    finally:
+        with django_db_blocker.unblock():
+            workers.stop()
