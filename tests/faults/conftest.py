@@ -40,3 +40,14 @@ def worker(fault_workers, django_db_blocker):
     """A two-process worker, started once for the fault tests and restarted if it died."""
     with django_db_blocker.unblock():
         return fault_workers.use("faults", concurrency=2)
+
+
+@pytest.fixture(scope="package", autouse=True)
+def services_running_afterwards():
+    """Whatever a case did (or a process it started does late), the services end up running."""
+    yield
+    from tests.faults.services import start_rabbitmq, start_redis, wait_port
+
+    start_rabbitmq()
+    start_redis()
+    wait_port("127.0.0.1", 5432, is_open=True, timeout=120)

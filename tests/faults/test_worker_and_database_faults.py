@@ -1,4 +1,4 @@
-"""A worker killed whole, PostgreSQL restarted mid-run: the report still ends, once.
+"""A worker killed whole, PostgreSQL restarted mid-run or in post-processing: each report ends once.
 
 Before: a PostgreSQL restart while a report ran left it ``processing`` at 0 %
 forever. Each case requests reports over HTTP, applies the fault to the real
@@ -7,6 +7,7 @@ process or service, and ends with the ledger check (``ledger.py``).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 
@@ -14,8 +15,10 @@ import pytest
 from django.db import connection
 
 from django_async_reports.models import Report
+from tests.e2e.conftest import Workers, wait_for
+from tests.faults.conftest import FRESH_INSTALL
 from tests.faults.ledger import check_ledger
-from tests.faults.services import restart_postgres
+from tests.faults.services import port_open, restart_postgres, wait_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
@@ -61,3 +64,41 @@ def test_postgresql_restarted_mid_run_the_report_completes(worker, alice, media_
     after = alice.create(report_type="numbers", parameters={"count": 2})
     assert alice.wait_finished(after["id"], timeout=60)["status"] == "completed"
     assert Report.objects.filter(user=alice.user, status="processing").count() == 0
+
+
+def test_postgresql_restarted_during_post_processing_keeps_the_finished_file(
+    fault_workers, alice, media_root, tmp_path, django_db_blocker
+):
+    """Before: post-processing failed after 3 retries 10 s apart and deleted the file."""
+    marker = tmp_path / "restarted"
+    workers = Workers(
+        {
+            "ASYNC_REPORTS_TEST_OVERRIDES": json.dumps(FRESH_INSTALL),
+            "ASYNC_REPORTS_TEST_FAILPOINT": "restart-database-in-post-processing",
+            "ASYNC_REPORTS_TEST_FAILPOINT_MARKER": str(marker),
+        }
+    )
+    with django_db_blocker.unblock():
+        fault_workers.stop()
+        workers.use("faults-db-post-process", concurrency=2)
+    try:
+        created = alice.create(report_type="numbers", parameters={"count": 9}, compress=True)
+        rid = created["id"]
+        wait_for(
+            lambda: marker.exists() and marker.read_text(),
+            timeout=120,
+            message="the worker to restart PostgreSQL",
+        )
+        wait_port("127.0.0.1", 5432, is_open=True, timeout=120)
+        connection.close()  # this test's own session was cut too
+
+        reports = check_ledger([rid], media_root, user=alice.user, timeout=120)
+        report = reports[rid]
+        assert report.status == "completed", report.error_message
+        assert report.result_data["compressed"] is True
+        assert report.attempt == 1  # the file was kept, never generated again
+    finally:
+        if not port_open("127.0.0.1", 5432):
+            restart_postgres()
+        with django_db_blocker.unblock():
+            workers.stop()
