@@ -172,34 +172,46 @@ def _with_time_limits(host_annotations: Any) -> Any:
     return (host_annotations, ours)
 
 
-def tick_entry() -> dict[str, Any]:
-    """The beat entry of the schedules' tick, every ``SCHEDULE_TICK_INTERVAL`` seconds.
+def _beat_entry(task: str, interval: float, priority: int) -> dict[str, Any]:
+    """A beat entry sending ``task`` every ``interval`` seconds on the normal queue.
 
-    One entry for all schedules (beat slows down with thousands of entries).
-    django-celery-beat's ``DatabaseScheduler`` imports it from ``beat_schedule``
-    as a periodic task, as the default scheduler runs it. A tick still waiting
-    in the queue when the next one is sent expires: it would find nothing due.
+    A message still waiting when the next one is sent expires: the next one
+    does the same work.
     """
     normal = report_queues()[0]
-    interval = float(report_settings.SCHEDULE_TICK_INTERVAL)
-    priorities = report_settings.MESSAGE_PRIORITIES
     return {
-        "task": TICK_ENTRY_NAME,
-        "schedule": interval,
+        "task": task,
+        "schedule": float(interval),
         "options": {
             "queue": normal.name,
             "exchange": normal.exchange.name,
             "routing_key": normal.routing_key,
-            # Ahead of waiting reports: a tick is short and late runs are late reports.
-            "priority": int(priorities.get("urgent", priorities.get("normal", 5))),
-            "expires": interval,
+            "priority": int(priority),
+            "expires": float(interval),
             **result_options(),
         },
     }
 
 
+def _priority(name: str) -> int:
+    priorities = report_settings.MESSAGE_PRIORITIES
+    return int(priorities.get(name, priorities.get("normal", 5)))
+
+
+def tick_entry() -> dict[str, Any]:
+    """The beat entry of the schedules' tick, every ``SCHEDULE_TICK_INTERVAL`` seconds.
+
+    One entry for all schedules (beat slows down with thousands of entries).
+    django-celery-beat's ``DatabaseScheduler`` imports it from ``beat_schedule``
+    as a periodic task, as the default scheduler runs it. Sent ahead of
+    waiting reports: a tick is short, and late runs are late reports.
+    """
+    interval = float(report_settings.SCHEDULE_TICK_INTERVAL)
+    return _beat_entry(TICK_ENTRY_NAME, interval, _priority("urgent"))
+
+
 def cleanup_entry() -> dict[str, Any] | None:
-    """The beat entry deleting expired reports every ``CLEANUP_INTERVAL`` seconds.
+    """The beat entry deleting expired reports every ``CLEANUP_INTERVAL`` seconds, at low priority.
 
     None when ``CLEANUP_INTERVAL`` is None (the host runs ``cleanup_reports``
     from cron instead). With django-celery-beat's ``DatabaseScheduler`` it
@@ -208,44 +220,20 @@ def cleanup_entry() -> dict[str, Any] | None:
     interval = report_settings.CLEANUP_INTERVAL
     if interval is None:
         return None
-    normal = report_queues()[0]
-    priorities = report_settings.MESSAGE_PRIORITIES
-    return {
-        "task": CLEANUP_ENTRY_NAME,
-        "schedule": float(interval),
-        "options": {
-            "queue": normal.name,
-            "exchange": normal.exchange.name,
-            "routing_key": normal.routing_key,
-            "priority": int(priorities.get("low", 1)),
-            "expires": float(interval),
-            **result_options(),
-        },
-    }
+    return _beat_entry(
+        CLEANUP_ENTRY_NAME, interval, int(report_settings.MESSAGE_PRIORITIES.get("low", 1))
+    )
 
 
 def sweep_entry() -> dict[str, Any] | None:
     """The beat entry of the sweeper, every ``SWEEP_INTERVAL`` seconds.
 
     It sends the messages the broker did not confirm (a report accepted while
-    it was down) and takes back reports whose run was lost. None when
+    it was down) and takes back reports whose run was lost; ahead of waiting
+    reports, since what it sends may be long overdue. None when
     ``SWEEP_INTERVAL`` is None (the host runs ``sweep_reports`` from cron).
     """
     interval = report_settings.SWEEP_INTERVAL
     if interval is None:
         return None
-    normal = report_queues()[0]
-    priorities = report_settings.MESSAGE_PRIORITIES
-    return {
-        "task": SWEEP_ENTRY_NAME,
-        "schedule": float(interval),
-        "options": {
-            "queue": normal.name,
-            "exchange": normal.exchange.name,
-            "routing_key": normal.routing_key,
-            # Ahead of waiting reports: what it sends may be long overdue.
-            "priority": int(priorities.get("urgent", priorities.get("normal", 5))),
-            "expires": float(interval),
-            **result_options(),
-        },
-    }
+    return _beat_entry(SWEEP_ENTRY_NAME, interval, _priority("urgent"))
