@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint tox clean
+.PHONY: demo test faults lint tox clean
 
 # Start the example project: web server + a real Celery worker, embedded
 # defaults (SQLite, file-system broker), demo data and an API token printed.
@@ -13,6 +13,10 @@ demo:
 # Run the test suite against PostgreSQL, RabbitMQ and Redis on 127.0.0.1.
 test:
 	PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/test.sh
+
+# Only the fault suite (part of `make test`): it stops and restarts the services.
+faults:
+	PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/test.sh tests/faults
 
 lint:
 	$(BIN)/ruff check django_async_reports tests example_project

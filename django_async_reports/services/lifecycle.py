@@ -198,8 +198,8 @@ def _worker_lost_too_often(running: Any) -> bool:
 
 def worker_lost_message(losses: int) -> str:
     return (
-        f"The worker running this report was lost {losses} times (killed, or out of "
-        "memory?); it is not run again. Retry it once the cause is fixed."
+        f"The worker running this report was lost {losses} times (killed, out of memory, "
+        "or cut off by the broker); it is not run again. Retry it once the cause is fixed."
     )
 
 

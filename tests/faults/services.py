@@ -173,3 +173,29 @@ def broker_memory_alarm() -> Iterator[None]:
         subprocess.run(
             ["rabbitmqctl", "set_vm_memory_high_watermark", before], timeout=60, capture_output=True
         )
+
+
+def _rabbit_eval(expression: str) -> str:
+    done = subprocess.run(
+        ["rabbitmqctl", "eval", expression], timeout=60, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip().splitlines()[-1]
+
+
+@contextmanager
+def broker_consumer_timeout(milliseconds: int) -> Iterator[None]:
+    """Channels opened inside the block get RabbitMQ's ``consumer_timeout`` of ``milliseconds``.
+
+    The node-wide value (a channel reads it when it opens) is put back afterwards;
+    channels opened meanwhile keep the short one, so restart their worker.
+    """
+    before = _rabbit_eval("application:get_env(rabbit, consumer_timeout).")
+    try:
+        _rabbit_eval(f"application:set_env(rabbit, consumer_timeout, {int(milliseconds)}).")
+        yield
+    finally:
+        if before.startswith("{ok,"):
+            value = int(before[len("{ok,") : -1])
+            _rabbit_eval(f"application:set_env(rabbit, consumer_timeout, {value}).")
+        else:  # "undefined": the broker's built-in default
+            _rabbit_eval("application:unset_env(rabbit, consumer_timeout).")

@@ -18,8 +18,6 @@ from contextlib import ExitStack
 import pytest
 
 from tests.e2e.conftest import wait_for
-from tests.faults.conftest import FRESH_INSTALL
-from tests.faults.ledger import check_ledger
 from tests.faults.proxy import TcpProxy
 from tests.faults.services import broker_address
 from tests.worker import celery_worker, purge_queues, worker_log_path
@@ -30,7 +28,7 @@ SLOW = {"report_type": "paced", "parameters": {"count": 400, "delay": 0.02}}  # 
 
 
 def test_a_worker_cut_off_from_the_broker_mid_run_loses_it_to_another_once(
-    fault_workers, alice, media_root, django_db_blocker
+    fault_workers, fault_env, alice, notified, ledger, django_db_blocker
 ):
     with django_db_blocker.unblock():
         fault_workers.stop()  # only this test's workers consume
@@ -39,20 +37,19 @@ def test_a_worker_cut_off_from_the_broker_mid_run_loses_it_to_another_once(
     with ExitStack() as stack:
         stack.callback(proxy.close)
         env = {
-            "ASYNC_REPORTS_TEST_OVERRIDES": json.dumps(FRESH_INSTALL),
+            **fault_env,
             "ASYNC_REPORTS_TEST_BROKER_URL": proxy.url(),
             "ASYNC_REPORTS_TEST_CELERY_OVERRIDES": json.dumps({"broker_heartbeat": 2}),
         }
         cut_off = stack.enter_context(celery_worker(name="partitioned", concurrency=1, env=env))
-        created = alice.create(title="Partitioned", **SLOW)
+        created = alice.create(title="Partitioned", **SLOW, **notified)
         rid = created["id"]
         alice.wait_processing(rid, min_progress=1, timeout=30)
 
         proxy.partition()
-        fresh_env = {"ASYNC_REPORTS_TEST_OVERRIDES": json.dumps(FRESH_INSTALL)}
-        stack.enter_context(celery_worker(name="other-side", concurrency=1, env=fresh_env))
+        stack.enter_context(celery_worker(name="other-side", concurrency=1, env=fault_env))
 
-        reports = check_ledger([rid], media_root, user=alice.user, timeout=120)
+        reports = ledger.check([rid], user=alice.user, timeout=120)
         report = reports[rid]
         assert report.status == "completed", report.error_message
         assert report.result_data["row_count"] == 400
@@ -72,5 +69,5 @@ def test_a_worker_cut_off_from_the_broker_mid_run_loses_it_to_another_once(
         time.sleep(1)
         assert cut_off.poll() is None  # it reconnects rather than die
         # Nothing it did afterwards changed the report.
-        after = check_ledger([rid], media_root, user=alice.user, timeout=5)[rid]
+        after = ledger.check([rid], user=alice.user, timeout=5)[rid]
         assert (after.attempt, after.result_file.name) == (report.attempt, report.result_file.name)

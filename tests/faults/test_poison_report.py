@@ -15,8 +15,10 @@ from django_async_reports.models import Report
 pytestmark = [pytest.mark.e2e, pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_report_that_kills_its_worker_every_time_fails_after_three_losses(worker, alice):
-    created = alice.create(report_type="crash_always", title="Poison")
+def test_a_report_that_kills_its_worker_every_time_fails_after_three_losses(
+    worker, alice, notified, ledger
+):
+    created = alice.create(report_type="crash_always", title="Poison", **notified)
 
     done = alice.wait_finished(created["id"], timeout=120)
 
@@ -25,5 +27,6 @@ def test_a_report_that_kills_its_worker_every_time_fails_after_three_losses(work
     row = Report.objects.get(pk=created["id"])
     assert (row.worker_losses, row.attempt) == (2, 3)  # three runs, the third loss fails it
     assert worker.poll() is None  # the worker process itself survived
-    after = alice.create(report_type="numbers", parameters={"count": 3})
-    assert alice.wait_finished(after["id"], timeout=60)["status"] == "completed"
+    after = alice.create(report_type="numbers", parameters={"count": 3}, **notified)
+    reports = ledger.check([created["id"], after["id"]], user=alice.user, killed=True)
+    assert reports[after["id"]].status == "completed"

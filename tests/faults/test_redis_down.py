@@ -20,11 +20,15 @@ from tests.faults.services import port_open, redis_address, redis_stopped
 pytestmark = [pytest.mark.e2e, pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
 
-def test_reports_run_follow_cancel_and_download_with_redis_stopped(worker, alice, media_root):
+def test_reports_run_follow_cancel_and_download_with_redis_stopped(
+    worker, alice, media_root, notified, ledger
+):
     with redis_stopped():
         assert not port_open(*redis_address())
 
-        created = alice.create(report_type="numbers", title="No Redis", parameters={"count": 40})
+        created = alice.create(
+            report_type="numbers", title="No Redis", parameters={"count": 40}, **notified
+        )
         rid = created["id"]
         progress = alice.progress(rid)  # 200, from the row
         assert progress["status"] in ("pending", "processing", "completed")
@@ -38,7 +42,9 @@ def test_reports_run_follow_cancel_and_download_with_redis_stopped(worker, alice
         assert rows[0] == ["n", "square", "text"] and len(rows) == 41
         assert len(stored_files(media_root, rid)) == 1
 
-        slow = alice.create(report_type="paced", parameters={"count": 600, "delay": 0.1})
+        slow = alice.create(
+            report_type="paced", parameters={"count": 600, "delay": 0.1}, **notified
+        )
         running = alice.wait_processing(slow["id"], min_progress=1, timeout=30)
         assert running["message"].startswith("Processed ")  # progress moves, from the row
         assert alice.post(f"{slow['id']}/cancel/").status_code == 200
@@ -47,5 +53,6 @@ def test_reports_run_follow_cancel_and_download_with_redis_stopped(worker, alice
 
     # Back: the same worker goes on using the cache.
     assert port_open(*redis_address())
-    after = alice.create(report_type="numbers", parameters={"count": 2})
-    assert alice.wait_finished(after["id"], timeout=60)["status"] == "completed"
+    after = alice.create(report_type="numbers", parameters={"count": 2}, **notified)
+    reports = ledger.check([rid, slow["id"], after["id"]], user=alice.user, timeout=60)
+    assert reports[after["id"]].status == "completed"

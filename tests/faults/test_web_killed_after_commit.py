@@ -9,6 +9,7 @@ its next step, is sent by the sweeper and a real worker runs it.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -25,7 +26,7 @@ from django.utils import timezone
 
 from django_async_reports.models import Report
 from tests.e2e.conftest import Api
-from tests.faults.ledger import check_ledger
+from tests.faults.conftest import WORKER_SETTINGS
 from tests.faults.services import wait_port
 from tests.worker import ROOT
 
@@ -44,6 +45,7 @@ def start_web_process(port: int, log_path) -> subprocess.Popen:
         "ASYNC_REPORTS_TEST_DB_NAME": connection.settings_dict["NAME"],
         "ASYNC_REPORTS_TEST_MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "ASYNC_REPORTS_TEST_FAILPOINT": "kill-after-commit",
+        "ASYNC_REPORTS_TEST_OVERRIDES": json.dumps(WORKER_SETTINGS),
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "PYTHONPATH": str(ROOT),
     }
@@ -55,7 +57,7 @@ def start_web_process(port: int, log_path) -> subprocess.Popen:
 
 
 def test_a_web_process_killed_after_commit_loses_no_report(
-    worker, alice, media_root, tmp_path, settings
+    worker, alice, notified, ledger, tmp_path, settings
 ):
     settings.ASYNC_REPORTS = {**settings.ASYNC_REPORTS, "REUSE_WINDOW_SECONDS": 3600}
     port = free_port()
@@ -64,7 +66,7 @@ def test_a_web_process_killed_after_commit_loses_no_report(
         wait_port("127.0.0.1", port, is_open=True, timeout=60)
         client = Api(f"http://127.0.0.1:{port}", alice.session.headers["Authorization"][7:])
         with pytest.raises(requests.ConnectionError):  # it died answering
-            client.post(json={"report_type": "numbers", "parameters": {"count": 6}})
+            client.post(json={"report_type": "numbers", "parameters": {"count": 6}, **notified})
         assert web.wait(timeout=10) == -signal.SIGKILL
     finally:
         if web.poll() is None:
@@ -76,6 +78,7 @@ def test_a_web_process_killed_after_commit_loses_no_report(
     assert (report.status, report.next_step) == ("pending", "generate")
     # Within a publish's grace an identical request joins it (its publish may be
     # under way): it runs once swept, within the grace and a sweep interval.
+    # (A request asking for its own e-mail or webhook never joins: this one asks for none.)
     twin = alice.post(json={"report_type": "numbers", "parameters": {"count": 6}}).json()
     assert (twin["outcome"], twin["id"]) == ("joined", str(report.pk))
 
@@ -83,6 +86,6 @@ def test_a_web_process_killed_after_commit_loses_no_report(
     Report.objects.filter(pk=report.pk).update(next_step_at=timezone.now() - timedelta(minutes=5))
     call_command("sweep_reports")
 
-    reports = check_ledger([str(report.pk)], media_root, user=alice.user, timeout=90)
+    reports = ledger.check([str(report.pk)], user=alice.user, timeout=90)
     assert reports[str(report.pk)].status == "completed"
     assert reports[str(report.pk)].result_data["row_count"] == 6
