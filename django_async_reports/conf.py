@@ -125,6 +125,28 @@ DEFAULTS: dict[str, Any] = {
     "EMAIL_FROM": None,
     # Scheme and host put before links in e-mails, e.g. "https://example.com".
     "BASE_URL": None,
+    # -- fair use (see docs/security.md) ---------------------------------------
+    # Priorities a user without the "request_urgent_report" permission may ask
+    # for; the others are refused with a field error. All four: as before.
+    "PRIORITIES_WITHOUT_PERMISSION": ["low", "normal", "high", "urgent"],
+    # Reports a user may have pending or processing at once; the next request
+    # is a 429. None turns the cap off.
+    "MAX_ACTIVE_REPORTS_PER_USER": 50,
+    # Schedules a user may own; None turns the cap off.
+    "MAX_SCHEDULES_PER_USER": 25,
+    # Reports of one user processing at once on the workers; a claim beyond it
+    # waits (pending) for the sweeper, so one user's flood never holds every
+    # worker process. None (no limit: every worker process may serve one user).
+    "MAX_RUNNING_PER_USER": None,
+    # Seconds a 429 for too many active reports suggests waiting (Retry-After).
+    "LIMIT_RETRY_AFTER": 30,
+    # Request rates per user, by action ("create", "regenerate", "run_now"), in
+    # DRF's notation ("60/minute"). A missing action, or None, is not throttled.
+    "THROTTLE_RATES": {"create": "60/minute", "regenerate": "30/minute", "run_now": "10/minute"},
+    # Shortest interval, in seconds, between two runs of a custom cron schedule.
+    "MIN_CRON_INTERVAL": 300,
+    # Deepest nesting of lists and objects in a request's parameters.
+    "MAX_PARAMETERS_DEPTH": 5,
     # -- schedules ---------------------------------------------------------
     # Seconds between two ticks of the scheduler (one beat entry for all schedules).
     "SCHEDULE_TICK_INTERVAL": 60,

@@ -43,6 +43,22 @@ class ReportDispatchError(AsyncReportsError, ConnectionError):
     """
 
 
+class ReportTypeNotAllowed(AsyncReportsError, PermissionError):
+    """The user may not run this report type (its generator's ``has_permission`` said no)."""
+
+
+class PriorityNotAllowed(AsyncReportsError, PermissionError):
+    """The user may not ask for this priority (``PRIORITIES_WITHOUT_PERMISSION``)."""
+
+
+class LimitExceeded(AsyncReportsError):
+    """A per-user cap is reached (the API answers 429); ``retry_after`` in seconds, or None."""
+
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class ReportCancelled(AsyncReportsError):
     """Raised inside a running generation when the report was cancelled meanwhile."""
 

@@ -94,6 +94,17 @@ class ReportGenerator:
             raise InvalidGenerator(f"{name}.reuse_window must not be negative.")
 
     @classmethod
+    def has_permission(cls, user: Any) -> bool:
+        """Whether ``user`` may run this report type; every authenticated user by default.
+
+        Asked on every request, regenerate, retry, schedule and scheduled run,
+        and by ``GET /types/``: a type the user may not run is not listed and
+        is refused as unknown. Override it, e.g.
+        ``return user.has_perm("sales.view_revenue")``.
+        """
+        return bool(getattr(user, "is_authenticated", False))
+
+    @classmethod
     def get_label(cls) -> str:
         return cls.label or cls.report_type
 

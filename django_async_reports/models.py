@@ -140,6 +140,8 @@ class Report(models.Model):
         verbose_name = _("report")
         verbose_name_plural = _("reports")
         ordering = ["-created_at"]
+        # Priorities outside PRIORITIES_WITHOUT_PERMISSION need it (docs/security.md).
+        permissions = [("request_urgent_report", _("Can request reports at any priority"))]
         indexes = [
             models.Index(fields=["status"], name="async_report_status_idx"),
             models.Index(fields=["report_type"], name="async_report_type_idx"),

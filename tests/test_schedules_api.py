@@ -170,7 +170,9 @@ class TestCreate:
         assert response.json()["weekday"] is None
 
     def test_a_cron_expression_longer_than_its_column_is_a_400(self, auth_client):
-        every_minute = ",".join(str(minute) for minute in range(60)) + " * * * *"
+        # Hourly on every day of the month: long, and within MIN_CRON_INTERVAL.
+        every_minute = "0 " + ",".join(map(str, range(24))) + " " + ",".join(map(str, range(1, 32)))
+        every_minute += " * *"
         assert len(every_minute) > 120
         response = auth_client.post(
             URL,

@@ -11,7 +11,7 @@ the admin's own permission-checked view.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.contrib import admin, messages
@@ -29,7 +29,14 @@ from rest_framework.exceptions import ValidationError as ParametersInvalid
 
 from .. import services
 from ..downloads import download_response
-from ..exceptions import InvalidReportState, NotRegistered, describe
+from ..exceptions import (
+    InvalidReportState,
+    LimitExceeded,
+    NotRegistered,
+    PriorityNotAllowed,
+    ReportTypeNotAllowed,
+    describe,
+)
 from ..models import Report
 from .base import ReportTypeColumn, ReportTypeListFilter
 
@@ -283,7 +290,13 @@ class ReportAdmin(ReportTypeColumn, admin.ModelAdmin):
 
     @admin.action(description=_("Retry selected reports"), permissions=["change"])
     def retry_reports(self, request: HttpRequest, queryset: QuerySet[Report]) -> None:
-        done, skipped = self._apply(request, queryset, services.retry_report, (InvalidReportState,))
+        # The owner's permissions and caps apply, as to a request of theirs.
+        done, skipped = self._apply(
+            request, queryset, services.retry_report, (InvalidReportState, *REFUSALS)
+        )
+        refused = [(report, exc) for report, exc in skipped if isinstance(exc, REFUSALS)]
+        skipped = [(report, exc) for report, exc in skipped if not isinstance(exc, REFUSALS)]
+        self._message_refused(request, refused, str(_("was not retried")))
         for report, _retried in done:
             self.log_change(request, report, "Retried.")
         if done:
@@ -304,7 +317,10 @@ class ReportAdmin(ReportTypeColumn, admin.ModelAdmin):
         # Each new report belongs to the original requester, as if they had
         # asked again, and its parameters are validated again for them.
         done, skipped = self._apply(
-            request, queryset, services.regenerate_report, (NotRegistered, ParametersInvalid)
+            request,
+            queryset,
+            services.regenerate_report,
+            (NotRegistered, ParametersInvalid, *REFUSALS),
         )
         for report, new in done:
             self.log_addition(request, new, f"Regenerated from report {report.pk}.")
@@ -319,13 +335,23 @@ class ReportAdmin(ReportTypeColumn, admin.ModelAdmin):
                 % {"count": len(done)},
                 messages.SUCCESS,
             )
-        for report, exc in skipped:
+        self._message_refused(request, skipped, str(_("was not regenerated")))
+
+    def _message_refused(
+        self, request: HttpRequest, refused: Sequence[tuple[Report, Exception]], what: str
+    ) -> None:
+        """One warning per report an action refused, saying why."""
+        for report, exc in refused:
             self.message_user(
                 request,
-                _("%(title)s was not regenerated: %(reason)s")
-                % {"title": report.title, "reason": _refusal(exc)},
+                _("%(title)s %(what)s: %(reason)s")
+                % {"title": report.title, "what": what, "reason": _refusal(exc)},
                 messages.WARNING,
             )
+
+
+#: What the owner's permissions and caps refuse (a retry, a regenerate).
+REFUSALS = (ReportTypeNotAllowed, PriorityNotAllowed, LimitExceeded)
 
 
 def _refusal(exc: Exception) -> str:
@@ -336,6 +362,8 @@ def _refusal(exc: Exception) -> str:
     reads oddly after "was not regenerated:". Anything else is described as
     reports record it.
     """
+    if isinstance(exc, REFUSALS):
+        return str(exc)  # worded for people already
     if isinstance(exc, ParametersInvalid):
         return str(_("its parameters are no longer valid: %(errors)s")) % {
             "errors": json.dumps(exc.detail, default=str)

@@ -6,7 +6,10 @@
 * Pages hold ``PAGE_SIZE`` items, ``?page_size=`` up to ``MAX_PAGE_SIZE``.
 * The service layer's exceptions become answers here, as DRF's own exceptions
   do, so actions never build error responses: ``InvalidReportState`` is a
-  ``409`` (``{"message", "status"}``, the status the object is in). A broker
+  ``409`` (``{"message", "status"}``, the status the object is in); a per-user
+  cap reached (``LimitExceeded``) a ``429`` with ``Retry-After``; a type or
+  priority the user may not use, met past the serializers (regenerate,
+  run-now), a ``403``. A broker
   that is down is no error of the API's: the report is accepted and waits,
   pending, for the sweeper to queue it.
 """
@@ -16,13 +19,21 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Model
-from rest_framework import status
+from rest_framework import parsers, status
+from rest_framework.exceptions import ParseError, PermissionDenied, Throttled
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from ..conf import report_settings
-from ..exceptions import IdempotencyKeyReused, InvalidReportState
+from ..exceptions import (
+    IdempotencyKeyReused,
+    InvalidReportState,
+    LimitExceeded,
+    PriorityNotAllowed,
+    ReportTypeNotAllowed,
+)
+from .throttles import throttles_for
 
 __all__ = ["AsyncReportsViewMixin", "ReportPagination"]
 
@@ -34,6 +45,16 @@ class ReportPagination(PageNumberPagination):
         self.page_size = int(report_settings.PAGE_SIZE)
         self.max_page_size = int(report_settings.MAX_PAGE_SIZE)
         return super().get_page_size(request)
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser; a body nested too deep for Python's decoder is a 400, not a 500."""
+
+    def parse(self, stream: Any, media_type: Any = None, parser_context: Any = None) -> Any:
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError("JSON parse error - the document is nested too deeply.") from None
 
 
 class AsyncReportsViewMixin:
@@ -48,6 +69,18 @@ class AsyncReportsViewMixin:
 
     def get_permissions(self) -> list[Any]:
         return [cls() for cls in report_settings.PERMISSION_CLASSES]
+
+    def get_parsers(self) -> list[Any]:
+        # The host's parsers, DRF's JSON parser swapped for the one above.
+        return [
+            JSONParser() if type(parser) is parsers.JSONParser else parser
+            for parser in super().get_parsers()  # type: ignore[misc]
+        ]
+
+    def get_throttles(self) -> list[Any]:
+        # The host's DRF throttles, plus ours on the actions that start work.
+        own = throttles_for(getattr(self, "action", None))
+        return [*super().get_throttles(), *own]  # type: ignore[misc]
 
     def get_authenticators(self) -> list[Any]:
         classes = report_settings.AUTHENTICATION_CLASSES
@@ -68,4 +101,9 @@ class AsyncReportsViewMixin:
             return Response(data, status=status.HTTP_409_CONFLICT)
         if isinstance(exc, IdempotencyKeyReused):
             return Response({"detail": str(exc)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+        if isinstance(exc, LimitExceeded):
+            # DRF's own 429: its handler adds the Retry-After header.
+            exc = Throttled(wait=exc.retry_after, detail=str(exc))
+        elif isinstance(exc, (ReportTypeNotAllowed, PriorityNotAllowed)):
+            exc = PermissionDenied(str(exc))
         return super().handle_exception(exc)  # type: ignore[misc]

@@ -16,7 +16,12 @@ from .. import services
 from ..delivery import webhook_secret_for_user
 from ..models import Report
 from ..registry import registry
-from ..services.rules import check_parameters_object, check_report_type, check_webhook_url
+from ..services.rules import (
+    check_parameters_object,
+    check_priority,
+    check_report_type,
+    check_webhook_url,
+)
 
 
 class ReportSerializer(serializers.ModelSerializer):
@@ -122,8 +127,14 @@ class ReportCreateSerializer(serializers.Serializer):
     def validate_webhook_url(self, value: str) -> str:
         return check_webhook_url(value, resolve_host=True)
 
+    def _user(self) -> Any:
+        return getattr(self.context.get("request"), "user", None)
+
     def validate_report_type(self, value: str) -> str:
-        return check_report_type(value)
+        return check_report_type(value, self._user())
+
+    def validate_priority(self, value: str) -> str:
+        return check_priority(value, self._user())
 
     def validate_parameters(self, value: Any) -> dict[str, Any]:
         return check_parameters_object(value)

@@ -21,6 +21,7 @@ from ..conf import report_settings
 from ..downloads import download_response
 from ..models import Report
 from ..registry import registry
+from ..services import permissions
 from .base import AsyncReportsViewMixin
 from .filters import ReportFilter
 from .report_serializers import ReportCreateSerializer, ReportSerializer
@@ -131,7 +132,8 @@ class ReportViewSet(
                     "charts": [{"kind": c.kind, "title": c.title} for c in g.charts],
                     "retention_seconds": g.get_retention_seconds(),
                 }
-                for g in registry
+                # Only the types this user may run (their generator's has_permission).
+                for g in permissions.runnable_types(request.user)
             ]
         )
 

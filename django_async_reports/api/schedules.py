@@ -22,6 +22,7 @@ from rest_framework.response import Response
 
 from .. import schedules
 from ..models import ReportSchedule, ScheduleExecution
+from ..services import limits, permissions
 from .base import AsyncReportsViewMixin
 from .schedule_serializers import (
     ReportScheduleSerializer,
@@ -85,6 +86,10 @@ class ScheduleViewSet(AsyncReportsViewMixin, viewsets.ModelViewSet):
     def run_now(self, request: Request, pk: str | None = None) -> Response:
         """Generate the report at once, recorded as a manual execution: 201 with it."""
         schedule = self.get_object()
+        # Asked first, so the answer is a 403 or a 429 rather than a failed run.
+        permissions.check_may_run(request.user, schedule.report_type)
+        permissions.check_priority(request.user, schedule.priority)
+        limits.check_active_place(request.user)
         # Parameters that no longer validate, or a broker that refuses the
         # report, give a failed execution (its error says why), still a 201.
         execution = schedules.run_now(schedule)

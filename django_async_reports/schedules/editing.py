@@ -13,9 +13,11 @@ import secrets
 from datetime import datetime
 from typing import Any
 
+from django.db import transaction
 from rest_framework.exceptions import ValidationError
 
 from ..models import ReportSchedule
+from ..services import limits
 from . import times
 from .validation import EDITABLE_FIELDS, TIMING_FIELDS, validate_schedule
 
@@ -29,7 +31,7 @@ def create_schedule(*, owner: Any, now: datetime | None = None, **fields: Any) -
     frequency does not use are cleared. A webhook URL gets a generated secret;
     its host name is not resolved here (it is at each send). Raises DRF
     ``ValidationError`` with field errors, ``TypeError`` for a field that is
-    not editable.
+    not editable, ``LimitExceeded`` when the owner has ``MAX_SCHEDULES_PER_USER``.
     """
     now = times.current_time(now)
     cleaned = validate_schedule(fields, owner=owner, resolve_webhook_host=False)
@@ -37,7 +39,9 @@ def create_schedule(*, owner: Any, now: datetime | None = None, **fields: Any) -
     if schedule.webhook_url:
         schedule.webhook_secret = _new_webhook_secret()
     schedule.next_run_at = _next_run(schedule, now)
-    schedule.save()
+    with transaction.atomic():
+        limits.take_schedule_place(owner)
+        schedule.save()
     return schedule
 
 

@@ -119,6 +119,45 @@ def validate_cron(expr: str) -> str:
 
 
 # -- wall-clock resolution -------------------------------------------------------
+def shortest_cron_interval(expr: str, runs: int = 1500) -> timedelta:
+    """The shortest time between two runs of a valid cron expression, over its next ``runs``.
+
+    Counted in UTC from a fixed instant: enough to see every pattern within a
+    day, and the spacing of sparse ones (``0-4 8 1 1 *`` runs 5 minutes in a row).
+    """
+    iterator = CronSim(expr, datetime(2000, 1, 1, tzinfo=UTC))
+    shortest = timedelta.max
+    previous = next(iterator)
+    for _ in range(runs):
+        try:
+            current = next(iterator)
+        except StopIteration:
+            break
+        shortest = min(shortest, current - previous)
+        previous = current
+    return shortest
+
+
+def too_frequent(expr: str, minimum: int | None) -> str:
+    """Why ``expr`` runs more often than every ``minimum`` seconds; "" if it does not (or None)."""
+    if not minimum:
+        return ""
+    shortest = shortest_cron_interval(expr)
+    if shortest.total_seconds() >= int(minimum):
+        return ""
+    return (
+        f"Runs may be at least {_duration(int(minimum))} apart; this expression runs "
+        f"{_duration(int(shortest.total_seconds()))} apart."
+    )
+
+
+def _duration(seconds: int) -> str:
+    if seconds % 60 == 0 and seconds >= 60:
+        minutes = seconds // 60
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
 def _is_imaginary(local: datetime) -> bool:
     return local.replace(tzinfo=None) != local.astimezone(UTC).astimezone(local.tzinfo).replace(
         tzinfo=None

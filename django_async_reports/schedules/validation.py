@@ -20,7 +20,6 @@ report type, a parameters object, a webhook URL) are in
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import time
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -31,8 +30,13 @@ from .. import services
 from ..conf import report_settings
 from ..models import Report, ReportSchedule
 from ..registry import registry
-from ..services.rules import check_parameters_object, check_report_type, check_webhook_url
-from . import times, variables
+from ..services.rules import (
+    check_parameters_object,
+    check_priority,
+    check_report_type,
+    check_webhook_url,
+)
+from . import times, timing_fields, variables
 
 __all__ = [
     "EDITABLE_FIELDS",
@@ -75,14 +79,6 @@ PARAMETER_FIELDS = frozenset({"report_type", "parameters", "timezone"})
 _BOOLEAN_FIELDS = ("compress", "enabled", "send_email", "skip_if_empty")
 _TITLE_LENGTH = 255  # the column's
 _EMAIL_LENGTH = 254  # an address's, RFC 5321
-
-# Fields of one frequency only: (name, frequency, value when omitted, allowed, message).
-_WEEKDAY = "Give a weekday from 0 (Monday) to 6 (Sunday)."
-_DAY_OF_MONTH = "Give a day of the month from 1 to 31 (past a month's end: its last day)."
-_FREQUENCY_FIELDS = (
-    ("weekday", Frequency.WEEKLY, times.DEFAULT_WEEKDAY, range(7), _WEEKDAY),
-    ("day_of_month", Frequency.MONTHLY, times.DEFAULT_DAY_OF_MONTH, range(1, 32), _DAY_OF_MONTH),
-)
 
 
 # -- parameters ------------------------------------------------------------------------
@@ -177,17 +173,31 @@ def validate_schedule(
         except ValidationError as exc:
             errors[name] = exc.detail
 
-    check("report_type", check_report_type, current["report_type"])
+    # The owner's permissions are asked for what changes: a schedule kept as it
+    # is stays editable (each run asks them again, and fails if they are gone).
+    stored_type = instance.report_type if instance is not None else None
+    if current["report_type"] == stored_type:
+        check("report_type", check_report_type, current["report_type"])
+    else:
+        check("report_type", check_report_type, current["report_type"], owner)
     check("title", _clean_title, current["title"])
-    check("priority", _clean_choice, current["priority"], Report.Priority.values)
+    stored_priority = instance.priority if instance is not None else None
+    check("priority", _clean_priority, current["priority"], owner, stored_priority)
     check("frequency", _clean_choice, current["frequency"], Frequency.values)
     for name in _BOOLEAN_FIELDS:
         check(name, _clean_boolean, current[name])
-    check("time_of_day", _clean_time, current["time_of_day"])
-    check("timezone", _clean_timezone, current["timezone"])
+    check("time_of_day", timing_fields.clean_time, current["time_of_day"])
+    check("timezone", timing_fields.clean_timezone, current["timezone"])
     if "frequency" in cleaned:
-        _clean_frequency_fields(
-            cleaned["frequency"], current, data, cleaned, errors, refuse=refuse_unused_fields
+        stored_cron = instance.cron_expression if instance is not None else None
+        timing_fields.clean_frequency_fields(
+            cleaned["frequency"],
+            current,
+            data,
+            cleaned,
+            errors,
+            refuse=refuse_unused_fields,
+            stored_cron=stored_cron,
         )
     check(
         "email_recipients",
@@ -243,6 +253,14 @@ def _clean_title(value: Any) -> str:
     return value
 
 
+def _clean_priority(value: Any, owner: Any, stored: str | None) -> str:
+    """A known priority the owner may ask for (a stored one, kept as it is, is not asked again)."""
+    value = _clean_choice(value, Report.Priority.values)
+    if value != stored:
+        check_priority(value, owner)
+    return value
+
+
 def _clean_choice(value: Any, choices: list[str]) -> str:
     if value not in choices:
         raise ValidationError(
@@ -256,74 +274,6 @@ def _clean_boolean(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValidationError("Must be a valid boolean.", code="invalid")
     return value
-
-
-def _clean_time(value: Any) -> time:
-    """A wall-clock time, to the second; text in ISO form (``HH:MM``) is parsed."""
-    if isinstance(value, str):
-        try:
-            value = time.fromisoformat(value.strip())
-        except ValueError:
-            value = None
-    if not isinstance(value, time):
-        raise ValidationError("Give a time of day as HH:MM or HH:MM:SS.", code="invalid")
-    return value.replace(microsecond=0, tzinfo=None)
-
-
-def _clean_timezone(value: Any) -> str:
-    try:
-        return times.validate_timezone(value.strip() if isinstance(value, str) else value)
-    except ValueError as exc:
-        raise ValidationError(str(exc), code="invalid") from exc
-
-
-def _clean_frequency_fields(
-    frequency: str,
-    current: Mapping[str, Any],
-    data: Mapping[str, Any],
-    cleaned: dict[str, Any],
-    errors: dict[str, Any],
-    *,
-    refuse: bool,
-) -> None:
-    """``weekday``, ``day_of_month`` and ``cron_expression``: checked where they apply."""
-    for name, applies_to, default, allowed, message in _FREQUENCY_FIELDS:
-        value = current[name]
-        if frequency == applies_to:
-            if value is None:
-                value = default
-            if isinstance(value, bool) or not isinstance(value, int) or value not in allowed:
-                errors[name] = [message]
-            else:
-                cleaned[name] = value
-        elif refuse and data.get(name) is not None:
-            errors[name] = [
-                f'Only a "{applies_to}" schedule takes {name}; this one is "{frequency}".'
-            ]
-        else:
-            cleaned[name] = None
-
-    expression = current["cron_expression"]
-    if expression is None:
-        expression = ""
-    if isinstance(expression, str):
-        expression = expression.strip()
-    if frequency == Frequency.CUSTOM:
-        if expression == "":
-            errors["cron_expression"] = [
-                'A "custom" schedule needs a cron expression, such as "0 8 * * 1-5".'
-            ]
-            return
-        try:
-            cleaned["cron_expression"] = times.validate_cron(expression)
-        except ValueError as exc:
-            errors["cron_expression"] = [str(exc)]
-    elif refuse and "cron_expression" in data and expression != "":
-        errors["cron_expression"] = [
-            f'Only a "custom" schedule takes a cron expression; this one is "{frequency}".'
-        ]
-    else:
-        cleaned["cron_expression"] = ""
 
 
 def _clean_recipients(value: Any, *, send_email: bool) -> list[str]:

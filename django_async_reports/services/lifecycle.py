@@ -20,8 +20,9 @@ from ..conf import report_settings
 from ..exceptions import MAX_ERROR_LENGTH, InvalidReportState
 from ..models import Report, ScheduleExecution
 from ..registry import registry
-from . import outbox
+from . import limits, outbox, permissions
 from .files import discard_files
+from .locks import lock_for_user
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +41,15 @@ def queue_on_commit(report: Report) -> None:
 
 # -- what users and admins do --------------------------------------------------------
 def retry_report(report: Report) -> Report:
-    """Queue a failed or cancelled report again, on the same row with a new task id."""
+    """Queue a failed or cancelled report again, on the same row with a new task id.
+
+    As for a new request: its owner must still be allowed to run its type at
+    its priority, and have a free place under ``MAX_ACTIVE_REPORTS_PER_USER``.
+    """
+    permissions.check_may_run(report.user, report.report_type)
+    permissions.check_priority(report.user, report.priority)
     with transaction.atomic():
+        limits.take_active_place(report.user)
         updated = Report.objects.transition(
             report.pk,
             [Status.FAILED, Status.CANCELLED],
@@ -163,7 +171,7 @@ def claim_report(
         "next_step_at": None,
         **({"celery_task_id": task_id} if task_id else {}),
     }
-    claimed = Report.objects.transition(report_id, Status.PENDING, **claim)
+    claimed = _claim_pending(report_id, claim)
     if not claimed and (redelivered or resumed):
         own = Report.objects.filter(celery_task_id=task_id) if task_id else Report.objects.all()
         running = own.filter(pk=report_id, status=Status.PROCESSING)
@@ -179,6 +187,38 @@ def claim_report(
     )
     signals.send(signals.report_started, Report, report=report)
     return report
+
+
+#: Seconds a report waits for a place under MAX_RUNNING_PER_USER before the
+#: sweeper sends it again (plus the sweeper's grace and interval).
+WAIT_FOR_A_PLACE = 5
+
+
+def _claim_pending(report_id: Any, claim: dict[str, Any]) -> int:
+    """PENDING -> PROCESSING, unless the owner already has ``MAX_RUNNING_PER_USER`` running.
+
+    Then the report stays pending, its generation recorded as its next step for
+    the sweeper, and this message is done: the worker process goes to the next
+    message, another user's perhaps, and one user's flood never holds them all.
+    """
+    cap = report_settings.MAX_RUNNING_PER_USER
+    if cap is None:
+        return Report.objects.transition(report_id, Status.PENDING, **claim)
+    with transaction.atomic():
+        owner = Report.objects.filter(pk=report_id, status=Status.PENDING).values("user_id")
+        row = owner.first()
+        if row is None:
+            return 0
+        lock_for_user(row["user_id"], "limit:running")
+        running = Report.objects.filter(user_id=row["user_id"], status=Status.PROCESSING).count()
+        if running >= int(cap):
+            Report.objects.filter(pk=report_id, status=Status.PENDING).update(
+                progress_message=f"Waiting: {running} of your reports are running",
+                updated_at=timezone.now(),
+                **outbox.due(outbox.GENERATE, delay=WAIT_FOR_A_PLACE),
+            )
+            return 0
+        return Report.objects.transition(report_id, Status.PENDING, **claim)
 
 
 def _worker_lost_too_often(running: Any) -> bool:

@@ -19,9 +19,10 @@ from ..exceptions import IdempotencyKeyReused
 from ..models import Report
 from ..registry import registry
 from ..writers import writer_classes
-from . import outbox
+from . import limits, outbox, permissions
 from .lifecycle import queue_on_commit
-from .reuse import expiry_margin, find_reusable_report, lock_fingerprint, raise_priority
+from .locks import lock_for_user
+from .reuse import expiry_margin, find_reusable_report, raise_priority
 
 Outcome = Literal["created", "reused", "joined", "replayed"]
 
@@ -133,10 +134,12 @@ def build_request(
 ) -> ReportRequest:
     """Check a request as :func:`request_report` takes it; raises what it would raise."""
     generator_class = registry.get(report_type)
+    permissions.check_may_run(user, report_type)
     if not validated:
         parameters = validate_request(report_type, parameters, user=user)
     if priority not in Report.Priority.values:
         raise ValueError(f"Unknown priority {priority!r}.")
+    permissions.check_priority(user, priority)
     return ReportRequest(
         user=user,
         report_type=report_type,
@@ -188,10 +191,14 @@ def request_report(
 def _save(request: ReportRequest, *, idempotency_key: str = "") -> Report:
     """Save the row, its generation recorded as its next step, and send that once committed.
 
+    Raises :class:`~django_async_reports.exceptions.LimitExceeded` when the user
+    is at ``MAX_ACTIVE_REPORTS_PER_USER``.
+
     A broker that is down leaves the report pending, "Waiting for the queue",
     for the sweeper: the request itself never fails for it.
     """
     with transaction.atomic():
+        limits.take_active_place(request.user)
         report = Report.objects.create(
             user=request.user,
             report_type=request.report_type,
@@ -276,7 +283,7 @@ def request_or_reuse_report(
     )
     if idempotency_key:
         with transaction.atomic():
-            lock_fingerprint(user, f"idempotency:{idempotency_key}")
+            lock_for_user(user, f"idempotency:{idempotency_key}")
             replayed = _replay(user, idempotency_key, request)
             if replayed is not None:
                 return replayed
@@ -292,7 +299,7 @@ def request_or_reuse_report(
     if force or window <= 0 or request.wants_delivery:
         return ReportRequestResult(_created(_save(request)), "created")
     with transaction.atomic():
-        lock_fingerprint(user, request.fingerprint)
+        lock_for_user(user, request.fingerprint)
         found = find_reusable_report(
             user, request.fingerprint, window, margin_seconds=expiry_margin(generator_class)
         )

@@ -6,13 +6,12 @@ joiner's priority when that is more urgent.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import uuid
 from datetime import timedelta
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -117,12 +116,3 @@ def stale_after() -> timedelta:
     attempts = int(report_settings.MAX_RETRIES) + 1
     per_attempt = report_settings.time_limit + int(report_settings.RETRY_COUNTDOWN)
     return timedelta(seconds=attempts * per_attempt + 600)
-
-
-def lock_fingerprint(user: Any, fingerprint: str) -> None:
-    """Serialise identical requests until the transaction ends (PostgreSQL only)."""
-    if connection.vendor != "postgresql":
-        return
-    key = int(hashlib.sha256(f"{user.pk}:{fingerprint}".encode()).hexdigest()[:15], 16)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])

@@ -18,22 +18,71 @@ from rest_framework.exceptions import ValidationError
 from ..conf import report_settings
 from ..delivery import validate_webhook_url
 from ..registry import registry
+from . import permissions
 
 
-def check_report_type(value: Any) -> str:
-    """``value`` if a generator is registered under it, else an error listing the known types."""
-    if not isinstance(value, str) or value not in registry:
-        known = ", ".join(g.report_type for g in registry) or "none"
+def check_report_type(value: Any, user: Any = None) -> str:
+    """``value`` if a generator is registered under it (that ``user`` may run), else an error.
+
+    The error lists the known types. With ``user``, a type their generator's
+    ``has_permission`` refuses is neither listed nor told apart from an unknown
+    one, as ``GET /types/`` does not list it.
+    """
+    known_types = registry if user is None else permissions.runnable_types(user)
+    if not isinstance(value, str) or value not in {g.report_type for g in known_types}:
+        known = ", ".join(g.report_type for g in known_types) or "none"
         raise ValidationError(
             f'"{value}" is not a known report type. Known types: {known}.', code="invalid_choice"
         )
     return value
 
 
+def check_priority(value: Any, user: Any) -> str:
+    """``value`` if ``user`` may ask for that priority, else an error naming the allowed ones."""
+    if not permissions.may_ask_for(user, value):
+        allowed = permissions.allowed_priorities(user)
+        raise ValidationError(
+            f'You may not ask for "{value}" priority. Allowed: {", ".join(allowed)}.',
+            code="permission_denied",
+        )
+    return str(value)
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a JSON value: 0 for a scalar, 1 for a flat list or object.
+
+    Iterative: a hostile value nested thousands deep must not exhaust the stack.
+    """
+    deepest = 0
+    stack = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level + 1)
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
 def check_parameters_object(value: Any) -> dict[str, Any]:
-    """``value`` as a dict if it is a JSON object within ``MAX_PARAMETERS_BYTES``, else an error."""
+    """``value`` as a dict if it is a JSON object within the size and depth limits, else an error.
+
+    ``MAX_PARAMETERS_BYTES`` of JSON, lists and objects nested at most
+    ``MAX_PARAMETERS_DEPTH`` levels (the parameters object itself is one).
+    """
     if not isinstance(value, Mapping):
         raise ValidationError("Expected a JSON object.", code="invalid")
+    depth = report_settings.MAX_PARAMETERS_DEPTH
+    # First: measuring the size of a value nested thousands deep would recurse.
+    if depth is not None and _depth(value) > int(depth):
+        raise ValidationError(
+            f"Parameters may nest lists and objects at most {int(depth)} levels deep.",
+            code="max_depth",
+        )
     limit = int(report_settings.MAX_PARAMETERS_BYTES)
     if len(json.dumps(value, default=str)) > limit:
         raise ValidationError(

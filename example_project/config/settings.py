@@ -334,6 +334,10 @@ ASYNC_REPORTS = {
     "WEBHOOK_ALLOWED_NETWORKS": [
         n.strip() for n in os.environ.get("WEBHOOK_ALLOWED_NETWORKS", "").split(",") if n.strip()
     ],
+    # Fair use: "urgent" is for users granted django_async_reports.request_urgent_report
+    # (the demo user is), and one user's reports hold at most two worker processes.
+    "PRIORITIES_WITHOUT_PERMISSION": ["low", "normal", "high"],
+    "MAX_RUNNING_PER_USER": 2,
 }
 
 LOGGING = {

@@ -28,7 +28,15 @@ def pool_process_running(report_id: str) -> int:
     task_id = Report.objects.get(pk=report_id).celery_task_id
 
     def find() -> int | None:
-        for tasks in (celery_app.control.inspect(timeout=2).active() or {}).values():
+        # A connection of its own: an earlier case may have restarted the broker
+        # under the app's pooled one.
+        try:
+            with celery_app.connection_for_write() as connection:
+                inspect = celery_app.control.inspect(timeout=2, connection=connection)
+                active = inspect.active() or {}
+        except OSError:
+            return None
+        for tasks in active.values():
             for task in tasks:
                 if task["id"] == task_id:
                     return task["worker_pid"]

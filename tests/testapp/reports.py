@@ -213,3 +213,18 @@ class CsvOnlyReport(NumbersReport):
     report_type = "csv_only"
     label = "CSV or JSON only"
     formats = ["csv", "json"]
+
+
+@register
+class StaffOnlyReport(ReportGenerator):
+    """Only staff may run it: ``has_permission`` for the security tests."""
+
+    report_type = "staff_only"
+    columns = ["secret"]
+
+    @classmethod
+    def has_permission(cls, user):
+        return bool(user.is_authenticated and user.is_staff)
+
+    def rows(self, params):
+        yield ("for staff",)
