@@ -176,7 +176,88 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             )
         )
     errors.extend(_check_email_link_expires(value("EMAIL_LINK_EXPIRES")))
+    errors.extend(_check_allowed_domains(value("EMAIL_ALLOWED_DOMAINS")))
+    errors.extend(_check_recipient_policy())
+    errors.extend(_check_allowed_ports(value("WEBHOOK_ALLOWED_PORTS")))
     return errors
+
+
+def _warning(msg: str, id_: str, hint: str | None = None) -> Warning:
+    return Warning(msg, hint=hint, obj=SETTINGS_NAME, id=f"django_async_reports.{id_}")
+
+
+def _check_allowed_domains(domains: Any) -> list[CheckMessage]:
+    """EMAIL_ALLOWED_DOMAINS: None or a list of domains (E030); empty, it mails nobody (W010)."""
+    name = f"{SETTINGS_NAME}['EMAIL_ALLOWED_DOMAINS']"
+    if domains is None:
+        return []
+    hint = "Give None (any domain) or a list such as ['example.com', '.example.org']."
+    if not isinstance(domains, (list, tuple)):
+        return [_error(f"{name} must be None or a list of domains, not {domains!r}.", "E030", hint)]
+    bad = [
+        d
+        for d in domains
+        if not isinstance(d, str)
+        or not d.strip(" .")
+        or "@" in d
+        or any(ch.isspace() for ch in d.strip())
+    ]
+    if bad:
+        return [_error(f"{name} has invalid domain(s): {bad!r}.", "E030", hint)]
+    if not domains:
+        return [
+            _warning(
+                f"{name} is an empty list: every report e-mail is refused.",
+                "W010",
+                "Use None to allow any domain, or list the domains reports may be mailed to.",
+            )
+        ]
+    return []
+
+
+def _check_recipient_policy() -> list[CheckMessage]:
+    """EMAIL_RECIPIENT_POLICY: None, or the import string of a callable (E031)."""
+    try:
+        policy = report_settings.EMAIL_RECIPIENT_POLICY
+    except ImproperlyConfigured as exc:
+        return [_error(str(exc), "E031")]
+    if policy is not None and not callable(policy):
+        return [
+            _error(
+                f"{SETTINGS_NAME}['EMAIL_RECIPIENT_POLICY'] must name a callable "
+                f"(address, user) -> bool, not {policy!r}.",
+                "E031",
+            )
+        ]
+    return []
+
+
+def _check_allowed_ports(ports: Any) -> list[CheckMessage]:
+    """WEBHOOK_ALLOWED_PORTS: None or a list of ports 1-65535 (E032); empty refuses all (W011)."""
+    name = f"{SETTINGS_NAME}['WEBHOOK_ALLOWED_PORTS']"
+    if ports is None:
+        return []
+    valid = isinstance(ports, (list, tuple)) and all(
+        isinstance(p, int) and not isinstance(p, bool) and 1 <= p <= 65535 for p in ports
+    )
+    if not valid:
+        return [
+            _error(
+                f"{name} must be None (any port) or a list of ports from 1 to 65535, "
+                f"not {ports!r}.",
+                "E032",
+                "The default is [80, 443].",
+            )
+        ]
+    if not ports:
+        return [
+            _warning(
+                f"{name} is an empty list: every webhook URL is refused.",
+                "W011",
+                "List the ports webhook receivers listen on, such as [443].",
+            )
+        ]
+    return []
 
 
 # SigV4 refuses presigned URLs valid longer than 7 days.

@@ -56,8 +56,17 @@ class ReportAdmin(ReportTypeColumn, admin.ModelAdmin):
     )
     list_filter = ("status", "priority", "format", ReportTypeListFilter, "created_at")
     list_select_related = ("user",)
-    search_fields = ("title", "user__username", "user__email", "id", "celery_task_id")
-    search_help_text = _("Title, requester's username or e-mail, report id or Celery task id.")
+    search_fields = (
+        "title",
+        "user__username",
+        "user__email",
+        "id",
+        "celery_task_id",
+        "error_message",
+    )
+    search_help_text = _(
+        "Title, requester's username or e-mail, report id, Celery task id or an error's reference."
+    )
     date_hierarchy = "created_at"
     actions = ("cancel_reports", "retry_reports", "regenerate_reports")
 
@@ -87,6 +96,7 @@ class ReportAdmin(ReportTypeColumn, admin.ModelAdmin):
                     "progress_message",
                     "retry_count",
                     "error_details",
+                    "error_detail_display",
                 )
             },
         ),
@@ -163,6 +173,15 @@ class ReportAdmin(ReportTypeColumn, admin.ModelAdmin):
         if not obj.result_data:
             return self.get_empty_value_display()
         return format_html('<pre class="async-report-pre">{}</pre>', _pretty_json(obj.result_data))
+
+    @admin.display(description=_("error detail (admins only)"))
+    def error_detail_display(self, obj: Report) -> str:
+        """The exception and traceback behind ``error_message``: never shown to users."""
+        if not obj.error_detail:
+            return "-"
+        return format_html(
+            '<pre class="async-report-pre async-report-error">{}</pre>', obj.error_detail
+        )
 
     @admin.display(description=_("error"))
     def error_details(self, obj: Report) -> str:

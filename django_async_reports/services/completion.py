@@ -49,6 +49,7 @@ def post_process(report_id: Any) -> Report | None:
         result_file=stored.name,
         result_data=result_data,
         error_message="",  # an earlier attempt's error no longer applies
+        error_detail="",
         progress=100,
         progress_message="Completed",
         completed_at=now,

@@ -50,6 +50,7 @@ def retry_report(report: Report) -> Report:
             progress=0,
             progress_message="Queued",
             error_message="",
+            error_detail="",
             retry_count=0,
             worker_losses=0,
             started_at=None,
@@ -85,6 +86,7 @@ def cancel_report(report: Report) -> Report:
         status=Status.CANCELLED,
         progress_message="Cancelled",
         error_message="",  # an earlier attempt's error is not why it ended
+        error_detail="",
         completed_at=now,
         expires_at=expiry_for(report.report_type, now),
         updated_at=now,
@@ -221,8 +223,11 @@ def is_running(report_id: Any) -> bool:
     return Report.objects.filter(pk=report_id, status=Status.PROCESSING).exists()
 
 
-def schedule_retry(report: Report, error: str) -> bool:
+def schedule_retry(report: Report, error: str, *, detail: str = "") -> bool:
     """Put the run's report back to pending and queue its retry; False when retries are spent.
+
+    ``error`` is what the requester reads meanwhile, ``detail`` what admins
+    read (see :func:`~django_async_reports.exceptions.explain`).
 
     The row records the retry as its next step, due after ``RETRY_COUNTDOWN``,
     before it is published with that countdown: a broker that refuses it
@@ -238,6 +243,7 @@ def schedule_retry(report: Report, error: str) -> bool:
         status=Status.PENDING,
         retry_count=F("retry_count") + 1,
         error_message=error[:MAX_ERROR_LENGTH],
+        error_detail=detail[:MAX_ERROR_LENGTH],
         progress_message="Retrying after an error",
         **outbox.due(outbox.GENERATE, delay=countdown),
     )
@@ -249,8 +255,14 @@ def schedule_retry(report: Report, error: str) -> bool:
     return True
 
 
-def fail_report(report_id: Any, error: str, *, attempt: int | None = None) -> Report | None:
+def fail_report(
+    report_id: Any, error: str, *, attempt: int | None = None, detail: str = ""
+) -> Report | None:
     """Mark an active report failed for good, remove its file, queue its notification.
+
+    ``error`` is what users read (the API, e-mails, webhooks): words, never
+    hosts or paths; ``detail`` the exception and traceback admins read (see
+    :func:`~django_async_reports.exceptions.explain`).
 
     None if it is not active (or, with ``attempt``, no longer that run's).
     The notification (e-mail, webhook) is a message of its own: no SMTP
@@ -267,6 +279,7 @@ def fail_report(report_id: Any, error: str, *, attempt: int | None = None) -> Re
         Report.ACTIVE_STATUSES,
         status=Status.FAILED,
         error_message=error[:MAX_ERROR_LENGTH],
+        error_detail=detail[:MAX_ERROR_LENGTH],
         progress_message="Failed",
         completed_at=now,
         expires_at=expiry_for(report.report_type, now),
