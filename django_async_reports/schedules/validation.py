@@ -158,6 +158,8 @@ def validate_schedule(
     Monday and a monthly one's ``day_of_month`` to the 1st, and the fields the
     frequency does not use cleared (``None``, or ``""`` for the cron expression).
 
+    The recipients policy judges the recipients for ``owner`` on create and
+    whenever the list changes (``EMAIL_ALLOWED_DOMAINS``, ``EMAIL_RECIPIENT_POLICY``).
     ``resolve_webhook_host`` resolves a new webhook URL's host name and refuses
     it unless every address is public (a literal address is always checked);
     the service functions pass False, as documented. With
