@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from ._version import __version__
 from .charts import Chart
+from .exceptions import ReportError
 from .generators import ReportGenerator
 from .registry import register, registry
 
-__all__ = ["Chart", "ReportGenerator", "__version__", "register", "registry"]
+__all__ = ["Chart", "ReportError", "ReportGenerator", "__version__", "register", "registry"]

@@ -11,7 +11,6 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .conf import DEFAULTS, SETTINGS_NAME, report_settings
 from .delivery.network import includes_public_addresses
-from .services import limits
 
 # Zero is a valid value for these (no retry, no delay, write at every chunk)...
 _NON_NEGATIVE_NUMBERS = (
@@ -46,14 +45,6 @@ _INTEGERS = {
     "PDF_PREVIEW_ROWS": 0,
     "REUSE_WINDOW_SECONDS": 0,
     "LIMIT_RETRY_AFTER": 1,
-}
-# Per-user limits: None (off), or a whole number at least this much (E024).
-_LIMITS = {
-    "MAX_ACTIVE_REPORTS_PER_USER": 1,
-    "MAX_SCHEDULES_PER_USER": 1,
-    "MAX_RUNNING_PER_USER": 1,
-    "MAX_PARAMETERS_DEPTH": 1,
-    "MIN_CRON_INTERVAL": 0,
 }
 _NON_EMPTY_STRINGS = (
     "QUEUE",
@@ -186,54 +177,6 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             )
         )
     errors.extend(_check_email_link_expires(value("EMAIL_LINK_EXPIRES")))
-    errors.extend(_check_fair_use(value))
-    return errors
-
-
-def _check_fair_use(value: Any) -> list[CheckMessage]:
-    """The per-user limits (E024), THROTTLE_RATES (E025), PRIORITIES_WITHOUT_PERMISSION (E026)."""
-    errors: list[CheckMessage] = []
-    for name, least in _LIMITS.items():
-        v = value(name)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < least):
-            errors.append(
-                _error(
-                    f"{SETTINGS_NAME}[{name!r}] must be None (no limit) or an integer >= {least}, "
-                    f"not {v!r}.",
-                    "E024",
-                )
-            )
-    rates = value("THROTTLE_RATES")
-    if rates is not None and not isinstance(rates, dict):
-        errors.append(_error(f"{SETTINGS_NAME}['THROTTLE_RATES'] must be a dict or None.", "E025"))
-    for action, rate in (rates or {}).items() if isinstance(rates, dict) else ():
-        problem = ""
-        if action not in limits.THROTTLED_ACTIONS:
-            problem = f"{action!r} is not a throttled action"
-        elif rate is not None:
-            try:
-                limits.parse_rate(rate)
-            except ValueError as exc:
-                problem = str(exc)
-        if problem:
-            errors.append(
-                _error(
-                    f"{SETTINGS_NAME}['THROTTLE_RATES']: {problem}.",
-                    "E025",
-                    f'Keys: {", ".join(limits.THROTTLED_ACTIONS)}; values like "60/minute", '
-                    "or None for no throttle.",
-                )
-            )
-    free = value("PRIORITIES_WITHOUT_PERMISSION")
-    known = {"low", "normal", "high", "urgent"}
-    if not isinstance(free, (list, tuple)) or not set(free) <= known:
-        errors.append(
-            _error(
-                f"{SETTINGS_NAME}['PRIORITIES_WITHOUT_PERMISSION'] must be a list of priorities "
-                f"(low, normal, high, urgent), not {free!r}.",
-                "E026",
-            )
-        )
     return errors
 
 

@@ -153,6 +153,14 @@ DEFAULTS: dict[str, Any] = {
     # Schedules claimed per tick (the rest wait for the next tick).
     "SCHEDULE_BATCH_SIZE": 500,
     "MAX_EMAIL_RECIPIENTS": 20,
+    # Domains report e-mails may go to: None (any), or a list where
+    # "example.com" matches that domain only and ".example.com" it and every
+    # subdomain (as ALLOWED_HOSTS). Checked when recipients are saved and
+    # again at every send; the requester's own e-mail follows it too.
+    "EMAIL_ALLOWED_DOMAINS": None,
+    # Import string of a callable (address, user) -> bool deciding each
+    # recipient as well (user: the schedule's owner or the requester); None: no hook.
+    "EMAIL_RECIPIENT_POLICY": None,
     # Files up to this size are attached to e-mails; larger ones are linked.
     "EMAIL_ATTACHMENT_MAX_BYTES": 10 * 1024 * 1024,
     # Seconds (1 to 604800, SigV4's limit) a presigned URL of a file too large to
@@ -167,13 +175,16 @@ DEFAULTS: dict[str, Any] = {
     # Networks webhooks may reach although private/loopback ("127.0.0.0/8"
     # for tests); everything non-public is refused otherwise.
     "WEBHOOK_ALLOWED_NETWORKS": [],
+    # Ports webhook URLs may use (checked when saved and at every send);
+    # None allows any port.
+    "WEBHOOK_ALLOWED_PORTS": [80, 443],
     # Key the secrets of ad-hoc reports' webhooks are derived from (one per
     # user, see delivery.webhooks.webhook_secret_for_user); None uses SECRET_KEY.
     "WEBHOOK_SECRET": None,
 }
 
 # Settings holding import strings (or lists of them), resolved on access.
-IMPORT_STRINGS = {"PERMISSION_CLASSES", "AUTHENTICATION_CLASSES"}
+IMPORT_STRINGS = {"PERMISSION_CLASSES", "AUTHENTICATION_CLASSES", "EMAIL_RECIPIENT_POLICY"}
 
 
 def _perform_import(value: Any, setting_name: str) -> Any:

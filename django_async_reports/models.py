@@ -106,7 +106,10 @@ class Report(models.Model):
         _("result file"), upload_to="", storage=get_report_storage, max_length=255, blank=True
     )
     result_data = models.JSONField(_("result data"), default=dict, blank=True)
+    # What users read (API, e-mails, webhooks): words, never hosts or paths...
     error_message = models.TextField(_("error message"), blank=True)
+    # ...and what admins read: the exception and its traceback (admin only).
+    error_detail = models.TextField(_("error detail"), blank=True, editable=False)
     retry_count = models.PositiveIntegerField(_("retry count"), default=0)
     # Claims by a worker, the first run included; it only ever grows.
     attempt = models.PositiveIntegerField(_("attempt"), default=0, editable=False)
@@ -286,12 +289,13 @@ class ScheduleExecutionQuerySet(models.QuerySet["ScheduleExecution"]):
         Status = ScheduleExecution.Status
         result = report.result_data or {}
         if report.status == Report.Status.COMPLETED:
-            status, error = Status.COMPLETED, ""
+            status, error, detail = Status.COMPLETED, "", ""
         elif report.status == Report.Status.CANCELLED:
             # Not the report's error_message: it may still hold an earlier attempt's error.
-            status, error = Status.FAILED, "Cancelled"
+            status, error, detail = Status.FAILED, "Cancelled", ""
         else:
             status, error = Status.FAILED, report.error_message or "Failed"
+            detail = report.error_detail
         updated = self.filter(
             report_id=report.pk, status__in=[Status.PENDING, Status.RUNNING]
         ).update(
@@ -300,6 +304,7 @@ class ScheduleExecutionQuerySet(models.QuerySet["ScheduleExecution"]):
             row_count=self._count(result.get("row_count")),
             file_size=self._count(result.get("file_size")),
             error=error[:MAX_ERROR_LENGTH],
+            error_detail=detail[:MAX_ERROR_LENGTH],
         )
         if not updated:
             return None
@@ -371,7 +376,11 @@ class ScheduleExecution(models.Model):
     webhook_status = models.CharField(
         _("webhook"), max_length=15, choices=Delivery.choices, default=Delivery.NOT_REQUESTED
     )
-    error = models.TextField(_("error"), blank=True)
+    error = models.TextField(_("error"), blank=True)  # for the owner: words
+    # The exception and its traceback behind ``error``: admin only.
+    error_detail = models.TextField(_("error detail"), blank=True, editable=False)
+    # Why the run, or one of its channels, was skipped or left someone out.
+    note = models.TextField(_("note"), blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     objects = ScheduleExecutionQuerySet.as_manager()

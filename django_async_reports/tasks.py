@@ -17,7 +17,7 @@ from django.db import DatabaseError, connections
 
 from . import routing, services
 from .conf import report_settings
-from .exceptions import PERMANENT_ERRORS, ReportCancelled, describe
+from .exceptions import PERMANENT_ERRORS, ReportCancelled
 
 logger = logging.getLogger(__name__)
 
@@ -95,9 +95,8 @@ class ReportTask(ResilientTask):
         report_id = (args or [None])[0] or (kwargs or {}).get("report_id")
         if report_id is None:
             return
-        message = "Timeout" if isinstance(exc, TimeLimitExceeded) else describe(exc)
         try:
-            services.fail_report(report_id, message)
+            services.fail_for(report_id, exc, timeout=isinstance(exc, TimeLimitExceeded))
         except Exception:
             logger.exception("Could not mark report %s failed after %r", report_id, exc)
 
@@ -145,29 +144,27 @@ def generate_report(self: Any, report_id: str) -> dict[str, Any]:
             "Report %s was cancelled while running (or taken over by another run).", report_id
         )
         return {"report_id": report_id, "status": "cancelled"}
-    except SoftTimeLimitExceeded:
-        services.fail_report(report_id, "Timeout", attempt=report.attempt)
+    except SoftTimeLimitExceeded as exc:
+        services.fail_for(report_id, exc, attempt=report.attempt, timeout=True)
         raise
     except PERMANENT_ERRORS as exc:
-        services.fail_report(report_id, describe(exc), attempt=report.attempt)
+        services.fail_for(report_id, exc, attempt=report.attempt)
         raise
     except Exception as exc:
-        error = describe(exc)
         try:
             if isinstance(exc, DatabaseError):
                 _drop_broken_connections()  # a restarted server: reconnect for what follows
-            retrying = services.schedule_retry(report, error)
+            retrying = services.retry_for(report, exc)
         except DatabaseError as db_exc:
             # The database is down: the row cannot be put back to pending. The
             # retry message (same task id) takes the report over from processing.
             _retry_without_database(self, db_exc)
         if retrying:
-            logger.warning("Report %s failed (%s); retrying.", report_id, error, exc_info=True)
             # Sent already (services.schedule_retry): Retry only records the state,
             # as Task.retry does after its own publish. A "success" here would
             # stop Celery from recording the last attempt's failure (same task id).
             raise Retry(exc=exc, when=report_settings.RETRY_COUNTDOWN) from exc
-        services.fail_report(report_id, error, attempt=report.attempt)
+        services.fail_for(report_id, exc, attempt=report.attempt)
         raise
     return {
         "report_id": report_id,
@@ -244,7 +241,7 @@ def post_process_report(self: Any, report_id: str) -> dict[str, Any]:
             services.heartbeat(report_id)  # waiting on a retry is not a lost run
             countdown = _post_process_countdown(self.request.retries)
             raise self.retry(exc=exc, countdown=countdown) from exc
-        services.fail_report(report_id, f"Post-processing failed: {describe(exc)}")
+        services.fail_for(report_id, exc, prefix="Post-processing failed: ")
         raise
     status = report.status if report is not None else "skipped"
     return {"report_id": report_id, "status": status}
@@ -348,7 +345,8 @@ def tick_schedules() -> dict[str, int]:
 
     executions = schedules.tick()
     failed = sum(1 for e in executions if e.status == e.Status.FAILED)
-    return {"started": len(executions) - failed, "failed": failed}
+    skipped = sum(1 for e in executions if e.status == e.Status.SKIPPED)
+    return {"started": len(executions) - failed - skipped, "failed": failed, "skipped": skipped}
 
 
 # -- retention ---------------------------------------------------------------------

@@ -299,6 +299,7 @@ class TestAdHocWebhook:
         settings.ASYNC_REPORTS = {
             **settings.ASYNC_REPORTS,
             "WEBHOOK_ALLOWED_NETWORKS": ["127.0.0.0/8"],
+            "WEBHOOK_ALLOWED_PORTS": None,  # loopback receivers on random ports
         }
         response = auth_client.post(
             URL,

@@ -447,14 +447,18 @@ class TestRunWithoutReport:
             [execution] = schedules.tick(now=T_RUN)
         execution.refresh_from_db()
         assert execution.status == ScheduleExecution.Status.FAILED
-        assert execution.error == "ValueError: no more reports today"
+        # The owner reads words and a reference; the admin-only detail has the exception.
+        assert execution.error.startswith("The report could not be generated because of an")
+        assert "ValueError: no more reports today" in execution.error_detail
         assert (execution.email_status, execution.webhook_status) == (
             Delivery.PENDING,
             Delivery.SKIPPED,
         )
         assert [args for args, _options in queued_notices] == [(execution.pk,)]
         notice_task(execution)
-        assert "Error: ValueError: no more reports today" in text_body(smtp.received[0].message)
+        body = text_body(smtp.received[0].message)
+        assert f"Error: {execution.error}" in body
+        assert "no more reports today" not in body
 
     def test_report_refused_by_the_broker_waits_for_the_sweeper(
         self, smtp, owner, monkeypatch, queued_notices, django_capture_on_commit_callbacks

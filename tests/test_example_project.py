@@ -54,6 +54,8 @@ EXTERNAL_SERVICE_VARIABLES = (
     "SITE_URL",
     "SCHEDULE_TICK_INTERVAL",
     "WEBHOOK_ALLOWED_NETWORKS",
+    "WEBHOOK_ALLOWED_PORTS",
+    "EMAIL_ALLOWED_DOMAINS",
 )
 SEED_ORDERS = 5000  # more than one 2000-row chunk, so keyset pagination is exercised
 SEED_CUSTOMERS = 300
@@ -723,3 +725,37 @@ def test_seed_schedule_with_beat_and_email_end_to_end(api, project, smtp, beat):
     assert response.json()["next_run_at"] == (again + timedelta(days=7)).isoformat().replace(
         "+00:00", "Z"
     )
+
+
+def _example_settings(tmp_path: Path, **variables: str) -> dict[str, Any]:
+    """The example project's ASYNC_REPORTS, read by a fresh interpreter with ``variables`` set."""
+    env = {**example_env(tmp_path / "var"), **variables}
+    code = "import json, config.settings as s; print(json.dumps(s.ASYNC_REPORTS))"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return json.loads(result.stdout)
+
+
+def test_example_project_mails_its_own_domain_and_posts_to_web_ports_by_default(tmp_path):
+    values = _example_settings(tmp_path)
+    assert values["EMAIL_ALLOWED_DOMAINS"] == [".example.com"]
+    assert values["WEBHOOK_ALLOWED_PORTS"] == [80, 443]
+
+
+def test_example_project_delivery_policy_from_the_environment(tmp_path):
+    values = _example_settings(
+        tmp_path,
+        EMAIL_ALLOWED_DOMAINS="corp.example, .example.org",
+        WEBHOOK_ALLOWED_PORTS="443,9000",
+    )
+    assert values["EMAIL_ALLOWED_DOMAINS"] == ["corp.example", ".example.org"]
+    assert values["WEBHOOK_ALLOWED_PORTS"] == [443, 9000]
+    anything = _example_settings(tmp_path, EMAIL_ALLOWED_DOMAINS="*", WEBHOOK_ALLOWED_PORTS="*")
+    assert (anything["EMAIL_ALLOWED_DOMAINS"], anything["WEBHOOK_ALLOWED_PORTS"]) == (None, None)

@@ -220,3 +220,72 @@ class TestRunningPlaces:
     def test_off_by_default(self, user):
         ReportFactory.create_batch(5, user=user, status="processing")
         assert services.claim_report(ReportFactory(user=user, status="pending").pk) is not None
+
+
+class TestHandOver:
+    def test_a_report_ending_sends_the_owners_oldest_waiting_report_at_once(
+        self, user, settings, captured_dispatches, django_capture_on_commit_callbacks
+    ):
+        limit(settings, MAX_RUNNING_PER_USER=1)
+        running = ReportFactory(user=user, status="processing")
+        first = ReportFactory(user=user, status="pending")
+        second = ReportFactory(user=user, status="pending")
+        assert services.claim_report(first.pk) is None  # waits for a place
+        assert services.claim_report(second.pk) is None
+
+        with django_capture_on_commit_callbacks(execute=True):
+            services.fail_report(running.pk, "Gone.")
+
+        # Not at the sweeper's next pass: now, the oldest first.
+        assert [(r.pk, step) for r, step, _ in captured_dispatches.steps if step == "generate"] == [
+            (first.pk, "generate")
+        ]
+        assert services.claim_report(first.pk).status == "processing"
+
+    def test_nothing_is_sent_when_the_limit_is_off(
+        self, user, captured_dispatches, django_capture_on_commit_callbacks
+    ):
+        running = ReportFactory(user=user, status="processing")
+        ReportFactory(user=user, status="pending", next_step="generate")
+        with django_capture_on_commit_callbacks(execute=True):
+            services.cancel_report(running)
+        assert [step for _r, step, _c in captured_dispatches.steps] == ["notify"]
+
+
+class TestChecks:
+    @pytest.mark.parametrize(
+        ("name", "value", "check_id"),
+        [
+            ("MAX_ACTIVE_REPORTS_PER_USER", 0, "E024"),
+            ("MAX_SCHEDULES_PER_USER", "10", "E024"),
+            ("MAX_RUNNING_PER_USER", True, "E024"),
+            ("MIN_CRON_INTERVAL", -1, "E024"),
+            ("THROTTLE_RATES", "60/minute", "E025"),
+            ("THROTTLE_RATES", {"create": "sixty"}, "E025"),
+            ("THROTTLE_RATES", {"download": "1/s"}, "E025"),
+            ("PRIORITIES_WITHOUT_PERMISSION", ["asap"], "E026"),
+            ("PRIORITIES_WITHOUT_PERMISSION", "low", "E026"),
+        ],
+    )
+    def test_bad_values_are_reported(self, settings, name, value, check_id):
+        from django_async_reports.security_checks import check_security_settings
+
+        limit(settings, **{name: value})
+        assert f"django_async_reports.{check_id}" in {m.id for m in check_security_settings()}
+
+    def test_defaults_and_none_pass(self, settings):
+        from django_async_reports.security_checks import check_security_settings
+
+        assert check_security_settings() == []
+        limit(
+            settings,
+            MAX_ACTIVE_REPORTS_PER_USER=None,
+            MAX_SCHEDULES_PER_USER=None,
+            MAX_RUNNING_PER_USER=None,
+            MIN_CRON_INTERVAL=None,
+            MAX_PARAMETERS_DEPTH=None,
+            THROTTLE_RATES=None,
+        )
+        assert check_security_settings() == []
+        limit(settings, THROTTLE_RATES={"create": None, "run_now": "5/hour"})
+        assert check_security_settings() == []

@@ -448,7 +448,7 @@ class TestNeverReused:
         assert len(captured_dispatches) == 2
 
     def test_webhook_requests_always_create(self, auth_client, post, settings, captured_dispatches):
-        set_reports(settings, WEBHOOK_ALLOWED_NETWORKS=["127.0.0.0/8"])
+        set_reports(settings, WEBHOOK_ALLOWED_NETWORKS=["127.0.0.0/8"], WEBHOOK_ALLOWED_PORTS=None)
         payload = {**NUMBERS, "webhook_url": "http://127.0.0.1:9/hook"}
         first = post(auth_client, payload)
         complete(first.json()["id"])

@@ -146,7 +146,11 @@ class TestCreate:
 
     def test_webhook_to_an_allowed_private_network(self, auth_client, settings):
         payload = {**NUMBERS, "webhook_url": "http://127.0.0.1:9000/hook"}
-        settings.ASYNC_REPORTS = {**settings.ASYNC_REPORTS, "WEBHOOK_ALLOWED_NETWORKS": []}
+        settings.ASYNC_REPORTS = {
+            **settings.ASYNC_REPORTS,
+            "WEBHOOK_ALLOWED_NETWORKS": [],
+            "WEBHOOK_ALLOWED_PORTS": None,
+        }
         response = auth_client.post(URL, payload, format="json")
         assert response.status_code == 400
         assert "not public" in response.json()["webhook_url"][0]
@@ -154,6 +158,7 @@ class TestCreate:
         settings.ASYNC_REPORTS = {
             **settings.ASYNC_REPORTS,
             "WEBHOOK_ALLOWED_NETWORKS": ["127.0.0.0/8"],
+            "WEBHOOK_ALLOWED_PORTS": None,  # loopback receivers on random ports
         }
         response = auth_client.post(URL, payload, format="json")
         assert response.status_code == 201, response.json()

@@ -24,7 +24,9 @@ def test_unreachable_database_at_claim_is_retried_then_fails_the_report(user):
     # Retries exhausted: on_failure marks it failed (here the database is back).
     report.refresh_from_db()
     assert report.status == Report.Status.FAILED
-    assert report.error_message == "OperationalError: down"
+    assert report.error_message.startswith("The database could not be reached. Reference: ")
+    assert report.error_detail.startswith("Reference: ")
+    assert "OperationalError: down" in report.error_detail
 
 
 def test_finished_report_is_skipped(user):
@@ -43,7 +45,10 @@ def test_permanent_error_fails_without_retry(user, monkeypatch):
     report.refresh_from_db()
     assert report.status == Report.Status.FAILED
     assert report.retry_count == 0
-    assert "1 values for 3 columns" in report.error_message
+    # Users read words and a reference; the admin-only detail says what broke.
+    assert report.error_message.startswith("The report could not be generated because of")
+    assert "1 values for 3 columns" in report.error_detail
+    assert "Traceback" in report.error_detail
 
 
 def test_a_format_library_missing_on_the_worker_fails_without_retry(user, monkeypatch):
@@ -57,7 +62,8 @@ def test_a_format_library_missing_on_the_worker_fails_without_retry(user, monkey
     report.refresh_from_db()
     assert report.status == Report.Status.FAILED
     assert report.retry_count == 0
-    assert "xlsxwriter" in report.error_message
+    assert "xlsxwriter" not in report.error_message
+    assert "xlsxwriter" in report.error_detail
 
 
 def test_chain_steps_in_process(user):

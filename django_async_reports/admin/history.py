@@ -105,7 +105,13 @@ class ScheduleExecutionAdmin(ReadOnlyAdmin):
     )
     list_filter = ("status", "trigger", "email_status", "webhook_status", "due_at")
     list_select_related = ("schedule", "report")
-    search_fields = ("schedule__title", "schedule__owner__username", "schedule__id", "report__id")
+    search_fields = (
+        "schedule__title",
+        "schedule__owner__username",
+        "schedule__id",
+        "report__id",
+        "error",
+    )
     date_hierarchy = "due_at"
     fields = (
         "schedule",
@@ -120,6 +126,8 @@ class ScheduleExecutionAdmin(ReadOnlyAdmin):
         "email_status",
         "webhook_status",
         "error",
+        "error_detail",  # the exception behind error: admins only, never in the API
+        "note",
         "created_at",
     )
     readonly_fields = fields

@@ -29,14 +29,7 @@ from rest_framework.exceptions import ValidationError as ParametersInvalid
 
 from .. import services
 from ..downloads import download_response
-from ..exceptions import (
-    InvalidReportState,
-    LimitExceeded,
-    NotRegistered,
-    PriorityNotAllowed,
-    ReportTypeNotAllowed,
-    describe,
-)
+from ..exceptions import REFUSALS, InvalidReportState, NotRegistered, describe
 from ..models import Report
 from .base import ReportTypeColumn, ReportTypeListFilter
 
@@ -63,8 +56,17 @@ class ReportAdmin(ReportTypeColumn, admin.ModelAdmin):
     )
     list_filter = ("status", "priority", "format", ReportTypeListFilter, "created_at")
     list_select_related = ("user",)
-    search_fields = ("title", "user__username", "user__email", "id", "celery_task_id")
-    search_help_text = _("Title, requester's username or e-mail, report id or Celery task id.")
+    search_fields = (
+        "title",
+        "user__username",
+        "user__email",
+        "id",
+        "celery_task_id",
+        "error_message",
+    )
+    search_help_text = _(
+        "Title, requester's username or e-mail, report id, Celery task id or an error's reference."
+    )
     date_hierarchy = "created_at"
     actions = ("cancel_reports", "retry_reports", "regenerate_reports")
 
@@ -94,6 +96,7 @@ class ReportAdmin(ReportTypeColumn, admin.ModelAdmin):
                     "progress_message",
                     "retry_count",
                     "error_details",
+                    "error_detail_display",
                 )
             },
         ),
@@ -170,6 +173,15 @@ class ReportAdmin(ReportTypeColumn, admin.ModelAdmin):
         if not obj.result_data:
             return self.get_empty_value_display()
         return format_html('<pre class="async-report-pre">{}</pre>', _pretty_json(obj.result_data))
+
+    @admin.display(description=_("error detail (admins only)"))
+    def error_detail_display(self, obj: Report) -> str:
+        """The exception and traceback behind ``error_message``: never shown to users."""
+        if not obj.error_detail:
+            return "-"
+        return format_html(
+            '<pre class="async-report-pre async-report-error">{}</pre>', obj.error_detail
+        )
 
     @admin.display(description=_("error"))
     def error_details(self, obj: Report) -> str:
@@ -348,10 +360,6 @@ class ReportAdmin(ReportTypeColumn, admin.ModelAdmin):
                 % {"title": report.title, "what": what, "reason": _refusal(exc)},
                 messages.WARNING,
             )
-
-
-#: What the owner's permissions and caps refuse (a retry, a regenerate).
-REFUSALS = (ReportTypeNotAllowed, PriorityNotAllowed, LimitExceeded)
 
 
 def _refusal(exc: Exception) -> str:

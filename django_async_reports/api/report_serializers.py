@@ -20,6 +20,7 @@ from ..services.rules import (
     check_parameters_object,
     check_priority,
     check_report_type,
+    check_requester_email,
     check_webhook_url,
 )
 
@@ -150,4 +151,8 @@ class ReportCreateSerializer(serializers.Serializer):
         except serializers.ValidationError as exc:
             raise serializers.ValidationError({"parameters": exc.detail}) from exc
         attrs["format"] = services.resolve_format(attrs["report_type"], attrs.get("format") or None)
+        try:
+            check_requester_email(attrs.get("send_email", False), getattr(request, "user", None))
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError({"send_email": exc.detail}) from exc
         return attrs

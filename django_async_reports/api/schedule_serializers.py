@@ -66,6 +66,7 @@ class ScheduleExecutionSerializer(serializers.ModelSerializer):
             "email_status",
             "webhook_status",
             "error",
+            "note",
             "created_at",
         ]
         read_only_fields = fields
@@ -95,6 +96,7 @@ class LastExecutionSerializer(ScheduleExecutionSerializer):
             "email_status",
             "webhook_status",
             "error",
+            "note",
         ]
         read_only_fields = fields
 

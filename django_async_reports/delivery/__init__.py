@@ -14,6 +14,12 @@ once per finished report, under its notification lease, ``notified_at``):
 * Either way, a webhook is queued when a URL is set (the schedule's, or
   ``report.webhook_url``), for completed, failed and cancelled reports.
 
+Nothing is delivered for a report whose owner (the schedule's, or the
+requester) is inactive: a scheduled run's channels are ``skipped`` with a
+note saying why (:mod:`.policy`), as a run queued before the deactivation
+would otherwise mail and post its report. E-mail recipients are checked
+against the recipients policy at send time as well.
+
 Cancelled reports get no e-mail (a scheduled one's pending e-mail becomes
 ``skipped``); ``services.cancel_report`` delivers them once committed.
 
@@ -33,8 +39,10 @@ payload, queueing, attempts), :mod:`.http` (the pinned POST) and
 
 from __future__ import annotations
 
-from ..models import Report
-from . import email, webhooks
+import logging
+
+from ..models import Report, ScheduleExecution
+from . import email, policy, webhooks
 from .email import abandon, abandon_execution_failure, deliver_execution_failure
 from .network import WebhookURLRefused, validate_webhook_url
 from .webhooks import execution_for, webhook_secret_for_user
@@ -50,6 +58,8 @@ __all__ = [
     "webhooks",
 ]
 
+logger = logging.getLogger(__name__)
+
 
 def deliver(report: Report, *, takeover: bool = False) -> None:
     """Send a finished report's e-mail and queue its webhook, as its settings ask.
@@ -63,6 +73,10 @@ def deliver(report: Report, *, takeover: bool = False) -> None:
     if report.status not in Report.FINISHED_STATUSES:
         return
     execution = execution_for(report)
+    owner = execution.schedule.owner if execution is not None else report.user
+    if not policy.is_active_account(owner):
+        _skip_inactive_owner(report, execution)
+        return
     if execution is not None:
         schedule = execution.schedule
         empty = (report.result_data or {}).get("row_count") == 0
@@ -80,3 +94,13 @@ def deliver(report: Report, *, takeover: bool = False) -> None:
     webhooks.enqueue(report, None)
     if report.send_email:
         email.deliver_to_requester(report)
+
+
+def _skip_inactive_owner(report: Report, execution: ScheduleExecution | None) -> None:
+    """The owner's account is inactive: deliver nothing, and say so on the execution."""
+    logger.warning("Report %s is not delivered: its owner's account is inactive.", report.pk)
+    if execution is None:
+        return
+    skipped = email.skip_pending(execution) | webhooks.skip(execution)
+    if skipped:
+        policy.add_note(execution, policy.INACTIVE_OWNER_DELIVERY)

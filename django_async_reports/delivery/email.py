@@ -31,6 +31,7 @@ from ..conf import report_settings
 from ..downloads import download_url
 from ..models import Report, ScheduleExecution
 from .attachments import ReportFile, file_link, report_file
+from .policy import allowed_recipients, is_allowed_recipient
 
 if TYPE_CHECKING:
     from ..models import ReportSchedule
@@ -181,6 +182,13 @@ def send_report_email(report: Report) -> int:
     recipient = getattr(report.user, "email", "")
     if not recipient:
         return 0
+    if not is_allowed_recipient(recipient, report.user):
+        logger.warning(
+            "Not e-mailing report %s to %s: the recipients policy refuses the address.",
+            report.pk,
+            recipient,
+        )
+        return 0
     if report.status == Report.Status.COMPLETED:
         file = report_file(report)
         context = _completed_context(report, file)
@@ -252,9 +260,12 @@ def skip(execution: ScheduleExecution) -> bool:
     return _claim(execution, SKIPPED)
 
 
-def skip_cancelled(execution: ScheduleExecution) -> bool:
-    """A cancelled run mails nobody: its pending e-mail becomes ``skipped``."""
+def skip_pending(execution: ScheduleExecution) -> bool:
+    """A run that mails nobody (cancelled, owner inactive): a pending e-mail is ``skipped``."""
     return _move(execution, (PENDING,), SKIPPED)
+
+
+skip_cancelled = skip_pending
 
 
 def abandon(report: Report) -> bool:
@@ -371,9 +382,13 @@ def _deliver_once(
     """Claim the execution's e-mail, send template set ``name``, record the outcome.
 
     ``build`` makes the context (and the file to attach) once the claim is
-    held, in the schedule's time zone. No recipients: ``skipped``.
+    held, in the schedule's time zone. Recipients the policy refuses now
+    (``EMAIL_ALLOWED_DOMAINS``, ``EMAIL_RECIPIENT_POLICY``, which may have
+    changed since the schedule was saved) are left out, logged and noted on
+    the execution. No recipients (left): ``skipped``.
     """
     schedule = execution.schedule
+    recipients = allowed_recipients(execution, recipients)
     if not recipients:
         return SKIPPED if skip(execution) else None
     claimable = ScheduleExecution.CLAIMABLE_DELIVERY + ((SENDING,) if takeover else ())

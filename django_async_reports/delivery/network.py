@@ -6,6 +6,9 @@ and every address its host resolves to must be public: loopback, private,
 link-local, shared (CGNAT), multicast, reserved, unspecified and cloud
 metadata addresses are refused, unless ``ASYNC_REPORTS["WEBHOOK_ALLOWED_NETWORKS"]``
 lists a network containing them (metadata addresses are refused even then).
+The URL's port must be one of ``WEBHOOK_ALLOWED_PORTS`` (80 and 443 by
+default; None allows any), so a webhook cannot probe other services (SSH,
+databases, admin consoles) on public hosts.
 
 The check runs when a URL is saved (:func:`validate_webhook_url`) and again at
 send time on the addresses the request then connects to
@@ -188,8 +191,19 @@ def check_address(ip: IPAddress, networks: list[IPNetwork] | None = None) -> Non
     )
 
 
+def check_port(port: int) -> None:
+    """Raise :class:`WebhookURLRefused` unless ``WEBHOOK_ALLOWED_PORTS`` lists ``port``."""
+    allowed = report_settings.WEBHOOK_ALLOWED_PORTS
+    if allowed is None or port in allowed:
+        return
+    listed = ", ".join(str(p) for p in allowed) or "none"
+    raise WebhookURLRefused(
+        f"Webhook URLs may only use the port(s) {listed}; this one uses port {port}."
+    )
+
+
 def parse_webhook_url(url: str) -> WebhookTarget:
-    """Check the URL's form (scheme, credentials, host, port, length) and split it."""
+    """Check the URL's form (scheme, credentials, host, allowed port, length) and split it."""
     if not isinstance(url, str) or not url.strip():
         raise WebhookURLRefused("Enter a webhook URL.")
     url = url.strip()
@@ -214,6 +228,7 @@ def parse_webhook_url(url: str) -> WebhookTarget:
         port = 443 if scheme == "https" else 80
     if port == 0:
         raise WebhookURLRefused("The URL's port is not valid.")
+    check_port(port)
     path = parts.path or "/"
     if parts.query:
         path = f"{path}?{parts.query}"

@@ -51,6 +51,7 @@ from ..downloads import download_url
 from ..exceptions import MAX_ERROR_LENGTH
 from ..models import Report, ScheduleExecution, WebhookDelivery
 from .http import HTTPResult, send
+from .policy import is_active_account
 
 logger = logging.getLogger(__name__)
 
@@ -341,10 +342,14 @@ def attempt_delivery(
     Returns the outcome; its ``retry_in`` tells the task when to try again.
     The execution's ``webhook_status`` becomes ``sent`` or ``failed`` once settled.
     """
-    report = Report.objects.filter(pk=report_id).first()
+    report = Report.objects.select_related("user").filter(pk=report_id).first()
     if report is None:
         return AttemptOutcome("skipped", attempt, error="the report no longer exists")
     execution = execution_for(report)
+    owner = execution.schedule.owner if execution is not None else report.user
+    if not is_active_account(owner):  # deactivated since the webhook was queued
+        _settle(execution, "skipped")
+        return AttemptOutcome("skipped", attempt, error="the owner's account is inactive")
     endpoint = endpoint_for(report, execution)
     if endpoint is None:
         _settle(execution, "skipped")

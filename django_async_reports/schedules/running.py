@@ -12,7 +12,9 @@ Rules kept here:
   onto the execution by ``ScheduleExecution.objects.record_report_outcome``;
 * a run that fails before its report exists (parameters no longer valid,
   generator removed, report refused, invalid stored timing) is a ``failed``
-  execution without a report, and its owner is e-mailed once it commits.
+  execution without a report, and its owner is e-mailed once it commits;
+* a due schedule whose owner's account is inactive is not run: it is
+  disabled, and a ``skipped`` execution whose note says why is recorded.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from rest_framework.exceptions import ValidationError
 
 from .. import delivery, routing, services
 from ..conf import report_settings
-from ..exceptions import MAX_ERROR_LENGTH, PERMANENT_ERRORS, describe
+from ..delivery.policy import INACTIVE_OWNER, is_active_account
+from ..exceptions import PERMANENT_ERRORS, ErrorText, explain
 from ..models import ReportSchedule, ScheduleExecution
 from . import times, variables
 
@@ -150,33 +153,38 @@ def _start_execution(
     Parameters that no longer validate give a failed execution without a
     report, whose owner is e-mailed once it commits.
     """
-    error = ""
+    failure: ErrorText | None = None
     parameters: dict[str, Any] = {}
     try:
         parameters = rendered_parameters(schedule, now)
     except Exception as exc:
         # Whatever a generator's serializer raises fails this run, recorded
         # and told to the owner, never the whole tick.
+        failure = explain(exc)
         if not isinstance(exc, PERMANENT_ERRORS):  # the unexpected: keep its traceback
-            logger.exception("Parameters of schedule %s raised", schedule.pk)
-        error = describe(exc)
+            logger.exception(
+                "Parameters of schedule %s raised (reference %s)", schedule.pk, failure.reference
+            )
     try:
         with transaction.atomic():
             execution = ScheduleExecution.objects.create(
                 schedule=schedule,
                 due_at=due_at,
                 trigger=trigger,
-                status=ExecutionStatus.FAILED if error else ExecutionStatus.RUNNING,
+                status=ExecutionStatus.FAILED if failure else ExecutionStatus.RUNNING,
                 started_at=now,
-                finished_at=now if error else None,
-                error=error[:MAX_ERROR_LENGTH],
-                **(_failed_statuses(schedule) if error else _delivery_statuses(schedule)),
+                finished_at=now if failure else None,
+                error=failure.message if failure else "",
+                error_detail=failure.detail if failure else "",
+                **(_failed_statuses(schedule) if failure else _delivery_statuses(schedule)),
             )
     except IntegrityError:
         logger.info("Schedule %s already ran for %s; skipping.", schedule.pk, due_at)
         return None
-    if error:
-        logger.warning("Scheduled run %s of %s failed: %s", execution.pk, schedule.pk, error)
+    if failure:
+        logger.warning(
+            "Scheduled run %s of %s failed: %s", execution.pk, schedule.pk, failure.detail
+        )
         _tell_owner(execution, schedule)
         return execution
     try:
@@ -191,14 +199,19 @@ def _start_execution(
             validated=True,
         )
     except Exception as exc:
-        logger.exception("Could not request the report of schedule %s", schedule.pk)
+        text = explain(exc)
+        logger.exception(
+            "Could not request the report of schedule %s (reference %s)",
+            schedule.pk,
+            text.reference,
+        )
         execution.status = ExecutionStatus.FAILED
         execution.finished_at = now
-        execution.error = describe(exc)
+        execution.error, execution.error_detail = text.message, text.detail
         statuses = _failed_statuses(schedule)
         for name, value in statuses.items():
             setattr(execution, name, value)
-        execution.save(update_fields=["status", "finished_at", "error", *statuses])
+        execution.save(update_fields=["status", "finished_at", "error", "error_detail", *statuses])
         _tell_owner(execution, schedule)
         return execution
     execution.report = report
@@ -252,10 +265,47 @@ def _claim_due(now: datetime) -> QuerySet[ReportSchedule]:
     )
 
 
+def _skip_inactive_owner(schedule: ReportSchedule, now: datetime) -> ScheduleExecution | None:
+    """Disable a due schedule whose owner is inactive, and record the run it did not make.
+
+    Nothing is generated nor delivered: the owner can no longer sign in to
+    see the reports, and their recipients must not keep receiving them.
+    Enabling the schedule again (once the account is active) resumes it.
+    """
+    due_at = schedule.next_run_at
+    ReportSchedule.objects.filter(pk=schedule.pk).update(
+        enabled=False, next_run_at=None, updated_at=now
+    )
+    schedule.enabled, schedule.next_run_at = False, None
+    statuses = {
+        name: str(Delivery.SKIPPED) if value == str(Delivery.PENDING) else value
+        for name, value in _delivery_statuses(schedule).items()
+    }
+    try:
+        with transaction.atomic():
+            execution = ScheduleExecution.objects.create(
+                schedule=schedule,
+                due_at=due_at,
+                status=ExecutionStatus.SKIPPED,
+                started_at=now,
+                finished_at=now,
+                note=INACTIVE_OWNER,
+                **statuses,
+            )
+    except IntegrityError:
+        return None
+    logger.warning(
+        "Schedule %s was disabled: its owner %s is inactive.", schedule.pk, schedule.owner_id
+    )
+    return execution
+
+
 def _run_due(schedule: ReportSchedule, now: datetime) -> ScheduleExecution | None:
     """Record the latest missed run of a claimed schedule and move it to its next run."""
     first_due = schedule.next_run_at
     assert first_due is not None  # the claim's filter
+    if not is_active_account(schedule.owner):
+        return _skip_inactive_owner(schedule, now)
     try:
         latest = times.previous_run_at_or_before(schedule, now)
         next_run_at: datetime | None = times.next_run_after(schedule, now)

@@ -7,11 +7,13 @@ HTML inputs (their parse errors are theirs); every rule on the values is
 checked here, on the state the schedule will have once saved. A value of the
 wrong Python type, as a direct caller may pass, fails the rule it breaks.
 
-Two values depend on the world outside the schedule and may stop passing after
-they were saved: the parameters (the generator may change) and the webhook URL
-(``WEBHOOK_ALLOWED_NETWORKS``, DNS). They are checked when they, or what they
-depend on, change; a stored value that no longer passes does not block an
-unrelated edit, and fails the run or the send that meets it, where it is
+Three values depend on the world outside the schedule and may stop passing
+after they were saved: the parameters (the generator may change), the webhook
+URL (``WEBHOOK_ALLOWED_NETWORKS``, ``WEBHOOK_ALLOWED_PORTS``, DNS) and the
+e-mail recipients (``EMAIL_ALLOWED_DOMAINS``, ``EMAIL_RECIPIENT_POLICY``).
+They are checked when they, or what they depend on, change; a stored value
+that no longer passes does not block an unrelated edit, and fails the run or
+the send that meets it (a refused recipient is left out), where it is
 recorded. The rules a schedule shares with ad-hoc report requests (a known
 report type, a parameters object, a webhook URL) are in
 :mod:`django_async_reports.services.rules`.
@@ -33,6 +35,7 @@ from ..registry import registry
 from ..services.rules import (
     check_parameters_object,
     check_priority,
+    check_recipients,
     check_report_type,
     check_webhook_url,
 )
@@ -147,6 +150,8 @@ def validate_schedule(
     Monday and a monthly one's ``day_of_month`` to the 1st, and the fields the
     frequency does not use cleared (``None``, or ``""`` for the cron expression).
 
+    The recipients policy judges the recipients for ``owner`` on create and
+    whenever the list changes (``EMAIL_ALLOWED_DOMAINS``, ``EMAIL_RECIPIENT_POLICY``).
     ``resolve_webhook_host`` resolves a new webhook URL's host name and refuses
     it unless every address is public (a literal address is always checked);
     the service functions pass False, as documented. With
@@ -205,6 +210,8 @@ def validate_schedule(
         current["email_recipients"],
         send_email=cleaned.get("send_email", False),
     )
+    if "email_recipients" in cleaned and _recipients_changed(cleaned, instance):
+        check("email_recipients", check_recipients, cleaned["email_recipients"], owner)
     if instance is None or current["webhook_url"] != instance.webhook_url:
         check(
             "webhook_url",
@@ -220,6 +227,14 @@ def validate_schedule(
     if errors:
         raise ValidationError(errors)
     return {name: cleaned[name] for name in EDITABLE_FIELDS}
+
+
+def _recipients_changed(cleaned: dict[str, Any], instance: ReportSchedule | None) -> bool:
+    """On create, or a list that changed: the recipients policy judges the whole list then."""
+    if instance is None:
+        return True
+    stored = [str(a).strip().lower() for a in instance.email_recipients or []]
+    return [a.lower() for a in cleaned["email_recipients"]] != stored
 
 
 def _check_column_lengths(cleaned: dict[str, Any], errors: dict[str, Any]) -> None:

@@ -13,7 +13,8 @@ all call these functions. Rules kept here:
 One module per use case: :mod:`.requests` (validate, create, reuse),
 :mod:`.reuse`, :mod:`.outbox` and :mod:`.publishing` (to the broker),
 :mod:`.sweeping` (what no process will send or finish any more),
-:mod:`.lifecycle` (claim, retry, fail, cancel, delete), :mod:`.generation`
+:mod:`.lifecycle` (claim, retry, fail, cancel, delete), :mod:`.failures`
+(an error in words for users, in full for admins), :mod:`.generation`
 (the run loop), :mod:`.completion` (the post-processing step), :mod:`.files`
 and :mod:`.notify`.
 """
@@ -21,6 +22,7 @@ and :mod:`.notify`.
 from __future__ import annotations
 
 from .completion import post_process
+from .failures import fail_for, retry_for
 from .generation import generate, paced_batches
 from .lifecycle import (
     cancel_report,
@@ -56,6 +58,7 @@ __all__ = [
     "claim_report",
     "delete_report",
     "expiry_for",
+    "fail_for",
     "fail_report",
     "find_reusable_report",
     "generate",
@@ -71,6 +74,7 @@ __all__ = [
     "request_or_reuse_report",
     "request_report",
     "resolve_format",
+    "retry_for",
     "retry_report",
     "schedule_retry",
     "sweep",

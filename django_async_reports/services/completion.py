@@ -11,7 +11,7 @@ from .. import progress
 from ..models import Report
 from ..storage import delete_report_files, get_report_storage
 from . import files, outbox
-from .lifecycle import expiry_for
+from .lifecycle import expiry_for, hand_over_place
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ def post_process(report_id: Any) -> Report | None:
         result_file=stored.name,
         result_data=result_data,
         error_message="",  # an earlier attempt's error no longer applies
+        error_detail="",
         progress=100,
         progress_message="Completed",
         completed_at=now,
@@ -77,6 +78,7 @@ def post_process(report_id: Any) -> Report | None:
     except Exception:
         logger.warning("Could not sweep the folder of report %s", report.pk, exc_info=True)
     progress.write_cache(report.pk, status=Status.COMPLETED, progress=100, message="Completed")
+    hand_over_place(report.user_id)
     report.refresh_from_db()
     outbox.send(report, outbox.NOTIFY)
     return report

@@ -58,6 +58,7 @@ def retry_report(report: Report) -> Report:
             progress=0,
             progress_message="Queued",
             error_message="",
+            error_detail="",
             retry_count=0,
             worker_losses=0,
             started_at=None,
@@ -93,6 +94,7 @@ def cancel_report(report: Report) -> Report:
         status=Status.CANCELLED,
         progress_message="Cancelled",
         error_message="",  # an earlier attempt's error is not why it ended
+        error_detail="",
         completed_at=now,
         expires_at=expiry_for(report.report_type, now),
         updated_at=now,
@@ -106,6 +108,7 @@ def cancel_report(report: Report) -> Report:
     discard_files(report)
     signals.send(signals.report_cancelled, Report, report=report)
     transaction.on_commit(lambda: outbox.send(report, outbox.NOTIFY))
+    hand_over_place(report.user_id)
     return report
 
 
@@ -221,6 +224,24 @@ def _claim_pending(report_id: Any, claim: dict[str, Any]) -> int:
         return Report.objects.transition(report_id, Status.PENDING, **claim)
 
 
+def hand_over_place(user_id: Any) -> None:
+    """A report of ``user_id`` ended: send their oldest report waiting for a running place.
+
+    Under ``MAX_RUNNING_PER_USER``, without it, that report would start only at
+    the sweeper's next pass. Sent once the ending commits; a report that is no
+    longer waiting ignores the message (its claim is conditional).
+    """
+    if report_settings.MAX_RUNNING_PER_USER is None:
+        return
+    waiting = (
+        Report.objects.filter(user_id=user_id, status=Status.PENDING, next_step=outbox.GENERATE)
+        .order_by("created_at")
+        .first()
+    )
+    if waiting is not None:
+        transaction.on_commit(lambda: outbox.send(waiting, outbox.GENERATE))
+
+
 def _worker_lost_too_often(running: Any) -> bool:
     """Fail the report of ``running`` (a queryset of it, processing) at its last allowed loss.
 
@@ -261,8 +282,11 @@ def is_running(report_id: Any) -> bool:
     return Report.objects.filter(pk=report_id, status=Status.PROCESSING).exists()
 
 
-def schedule_retry(report: Report, error: str) -> bool:
+def schedule_retry(report: Report, error: str, *, detail: str = "") -> bool:
     """Put the run's report back to pending and queue its retry; False when retries are spent.
+
+    ``error`` is what the requester reads meanwhile, ``detail`` what admins
+    read (see :func:`~django_async_reports.exceptions.explain`).
 
     The row records the retry as its next step, due after ``RETRY_COUNTDOWN``,
     before it is published with that countdown: a broker that refuses it
@@ -278,6 +302,7 @@ def schedule_retry(report: Report, error: str) -> bool:
         status=Status.PENDING,
         retry_count=F("retry_count") + 1,
         error_message=error[:MAX_ERROR_LENGTH],
+        error_detail=detail[:MAX_ERROR_LENGTH],
         progress_message="Retrying after an error",
         **outbox.due(outbox.GENERATE, delay=countdown),
     )
@@ -289,8 +314,14 @@ def schedule_retry(report: Report, error: str) -> bool:
     return True
 
 
-def fail_report(report_id: Any, error: str, *, attempt: int | None = None) -> Report | None:
+def fail_report(
+    report_id: Any, error: str, *, attempt: int | None = None, detail: str = ""
+) -> Report | None:
     """Mark an active report failed for good, remove its file, queue its notification.
+
+    ``error`` is what users read (the API, e-mails, webhooks): words, never
+    hosts or paths; ``detail`` the exception and traceback admins read (see
+    :func:`~django_async_reports.exceptions.explain`).
 
     None if it is not active (or, with ``attempt``, no longer that run's).
     The notification (e-mail, webhook) is a message of its own: no SMTP
@@ -307,6 +338,7 @@ def fail_report(report_id: Any, error: str, *, attempt: int | None = None) -> Re
         Report.ACTIVE_STATUSES,
         status=Status.FAILED,
         error_message=error[:MAX_ERROR_LENGTH],
+        error_detail=detail[:MAX_ERROR_LENGTH],
         progress_message="Failed",
         completed_at=now,
         expires_at=expiry_for(report.report_type, now),
@@ -322,4 +354,5 @@ def fail_report(report_id: Any, error: str, *, attempt: int | None = None) -> Re
     progress.write_cache(report_id, status=Status.FAILED, message="Failed")
     report.refresh_from_db()
     transaction.on_commit(lambda: outbox.send(report, outbox.NOTIFY))
+    hand_over_place(report.user_id)
     return report

@@ -17,6 +17,7 @@ from rest_framework.exceptions import ValidationError
 
 from ..conf import report_settings
 from ..delivery import validate_webhook_url
+from ..delivery.policy import is_allowed_recipient, refusal_message, refused_recipients
 from ..registry import registry
 from . import permissions
 
@@ -114,3 +115,24 @@ def check_webhook_url(value: Any, *, resolve_host: bool) -> str:
         return validate_webhook_url(value, resolve=resolve_host)
     except ValueError as exc:  # WebhookURLRefused: its message is meant for the user
         raise ValidationError(str(exc), code="invalid") from exc
+
+
+def check_recipients(addresses: list[str], user: Any) -> list[str]:
+    """``addresses`` if ``EMAIL_ALLOWED_DOMAINS`` and ``EMAIL_RECIPIENT_POLICY`` allow each one
+    for ``user`` (a schedule's owner), else an error naming those refused."""
+    refused = refused_recipients(addresses, user)
+    if refused:
+        raise ValidationError(refusal_message(refused), code="not_allowed")
+    return addresses
+
+
+def check_requester_email(send_email: bool, user: Any) -> bool:
+    """``send_email``, unless the requester's address is one the recipients policy refuses.
+
+    A report's own e-mail goes to its requester: ``EMAIL_ALLOWED_DOMAINS`` and
+    ``EMAIL_RECIPIENT_POLICY`` decide it as any recipient (checked again at send time).
+    """
+    address = getattr(user, "email", "") or ""
+    if send_email and address and not is_allowed_recipient(address, user):
+        raise ValidationError(refusal_message([address]), code="not_allowed")
+    return send_email

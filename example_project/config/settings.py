@@ -57,6 +57,11 @@ Environment variables switch each piece to a real service:
                            they are not public, e.g. ``127.0.0.0/8,::1/128`` for a receiver
                            on this machine (default: none, every non-public address is
                            refused).
+``WEBHOOK_ALLOWED_PORTS``  Comma-separated ports webhook URLs may use (default ``80,443``;
+                           ``*`` allows any), e.g. ``80,443,9000`` for a receiver on port 9000.
+``EMAIL_ALLOWED_DOMAINS``  Comma-separated domains report e-mails may go to; ``.example.com``
+                           also allows its subdomains (default ``.example.com``, the demo's
+                           addresses; ``*`` allows any domain).
 =========================  ================================================================
 
 Every process of one deployment (web, worker, beat) must see the same values.
@@ -300,6 +305,26 @@ def _env_seconds(name: str, default: int, *, minimum: int = 1) -> int:
     return seconds
 
 
+def _env_list(name: str, default: str) -> list[str] | None:
+    """A comma-separated variable as a list; ``*`` means no restriction (None)."""
+    value = os.environ.get(name, default).strip()
+    if value == "*":
+        return None
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _allowed_ports() -> list[int] | None:
+    ports = _env_list("WEBHOOK_ALLOWED_PORTS", "80,443")
+    if ports is None:
+        return None
+    try:
+        return [int(port) for port in ports]
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"WEBHOOK_ALLOWED_PORTS must be port numbers separated by commas, or *, not {ports!r}."
+        ) from None
+
+
 def _tick_interval() -> int:
     # django-celery-beat stores intervals in whole seconds.
     value = os.environ.get("SCHEDULE_TICK_INTERVAL") or "60"
@@ -334,6 +359,11 @@ ASYNC_REPORTS = {
     "WEBHOOK_ALLOWED_NETWORKS": [
         n.strip() for n in os.environ.get("WEBHOOK_ALLOWED_NETWORKS", "").split(",") if n.strip()
     ],
+    # ...and on these ports only ("*" in the variable: any port).
+    "WEBHOOK_ALLOWED_PORTS": _allowed_ports(),
+    # Report e-mails go to these domains only: the demo's addresses are all
+    # @example.com. List your organisation's domains in production.
+    "EMAIL_ALLOWED_DOMAINS": _env_list("EMAIL_ALLOWED_DOMAINS", ".example.com"),
     # Fair use: "urgent" is for users granted django_async_reports.request_urgent_report
     # (the demo user is), and one user's reports hold at most two worker processes.
     "PRIORITIES_WITHOUT_PERMISSION": ["low", "normal", "high"],

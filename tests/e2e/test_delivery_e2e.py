@@ -22,6 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from django_async_reports import schedules, services
+from django_async_reports.exceptions import SERVICE_UNREACHABLE
 from django_async_reports.models import Report, ReportSchedule, ScheduleExecution, WebhookDelivery
 from django_async_reports.routing import ensure_declared, route_for_priority
 from django_async_reports.tasks import tick_schedules
@@ -36,6 +37,7 @@ Delivery = ScheduleExecution.Delivery
 SECRET = "whsec_" + base64.b64encode(b"e2e-secret-e2e-secret-e2e-secret").decode()
 WORKER_SETTINGS = {
     "WEBHOOK_ALLOWED_NETWORKS": ["127.0.0.0/8"],
+    "WEBHOOK_ALLOWED_PORTS": None,  # loopback receivers on random ports
     "WEBHOOK_RETRY_BACKOFF": 1,
     "WEBHOOK_MAX_ATTEMPTS": 4,
     "WEBHOOK_TIMEOUT": 3,
@@ -228,11 +230,15 @@ def test_failed_scheduled_run_tells_the_owner_and_the_webhook(delivery_worker, s
     [received] = smtp.received
     assert received.rcpt_tos == ["olivia@example.com"]  # the owner, not the recipients
     assert received.message["Subject"] == 'Scheduled report "Weekly numbers" failed'
-    assert "Error: ConnectionError: the data source is down" in text_body(received.message)
+    # In words, with a reference; the exception itself stays in the log and the admin.
+    report.refresh_from_db()
+    assert report.error_message.startswith(SERVICE_UNREACHABLE)
+    assert f"Error: {report.error_message}" in text_body(received.message)
+    assert "the data source is down" not in text_body(received.message)
     [request] = receiver.received()
     verify_signature(SECRET, request.headers, request.body)
     assert request.json()["type"] == "report.failed"
-    assert request.json()["data"]["error"] == "ConnectionError: the data source is down"
+    assert request.json()["data"]["error"] == report.error_message
 
 
 def test_skip_if_empty_delivers_nothing(delivery_worker, smtp, receiver):
@@ -349,3 +355,92 @@ def test_cancelling_a_scheduled_run_over_http_posts_report_cancelled(
     time.sleep(1.5)
     assert len(receiver.received()) == 1
     assert smtp.received == []
+
+
+# -- what leaves the building ---------------------------------------------------------------
+def test_a_database_error_reaches_users_in_words(delivery_worker, smtp, receiver, admin_client):
+    """A generator's OperationalError names a host: users, mails and webhooks never see it."""
+    from rest_framework.test import APIClient
+
+    owner = UserFactory(username="olivia", email="olivia@example.com")
+    _schedule, report, execution = start_scheduled_run(
+        owner,
+        report_type="db_down",
+        webhook_url=receiver.url(),
+        webhook_secret=SECRET,
+    )
+
+    done = wait_report(report, timeout=60)
+    assert done.status == "failed"
+    wait_execution(execution, email_status=Delivery.SENT, webhook_status=Delivery.SENT)
+
+    assert done.error_message.startswith("The database could not be reached. Reference: ")
+    api = APIClient()
+    api.force_authenticate(owner)
+    answer = api.get(f"/api/v1/reports/{report.pk}/")
+    assert answer.status_code == 200
+    assert answer.json()["error_message"] == done.error_message
+    [received] = smtp.received
+    body = text_body(received.message)
+    assert f"Error: {done.error_message}" in body
+    [request] = receiver.received()
+    assert request.json()["data"]["error"] == done.error_message
+    for seen in (answer.content.decode(), body, request.body.decode()):
+        assert "10.1.2.3" not in seen and "5432" not in seen
+    # The admin shows what happened.
+    page = admin_client.get(f"/admin/django_async_reports/report/{report.pk}/change/")
+    assert "could not connect to server at 10.1.2.3 port 5432" in page.content.decode()
+
+
+def test_a_due_schedule_of_an_inactive_owner_is_not_run(delivery_worker, smtp, receiver):
+    owner = UserFactory(username="olivia", email="olivia@example.com")
+    schedule = schedules.create_schedule(
+        owner=owner,
+        report_type="numbers",
+        title="Daily numbers",
+        frequency="daily",
+        send_email=True,
+        email_recipients=["manager@example.com"],
+    )
+    ReportSchedule.objects.filter(pk=schedule.pk).update(
+        webhook_url=receiver.url(),
+        webhook_secret=SECRET,
+        next_run_at=timezone.now() - datetime.timedelta(minutes=1),
+    )
+    owner.is_active = False
+    owner.save(update_fields=["is_active"])
+
+    ensure_declared(tick_schedules.app)
+    counts = tick_schedules.apply_async(**route_for_priority("normal")).get(timeout=30)
+
+    assert counts == {"started": 0, "failed": 0, "skipped": 1}
+    execution = ScheduleExecution.objects.get(schedule=schedule)
+    assert execution.status == ScheduleExecution.Status.SKIPPED
+    assert execution.note == "The owner's account is inactive: the schedule was disabled."
+    schedule.refresh_from_db()
+    assert schedule.enabled is False
+    assert not Report.objects.filter(user=owner).exists()
+    time.sleep(1)  # anything sent would have arrived
+    assert smtp.received == []
+    assert receiver.received() == []
+
+
+def test_a_run_queued_before_the_deactivation_delivers_nothing(delivery_worker, smtp, receiver):
+    owner = UserFactory(username="olivia", email="olivia@example.com")
+    with transaction.atomic():
+        _schedule, report, execution = start_scheduled_run(
+            owner,
+            send_email=True,
+            email_recipients=["manager@example.com"],
+            webhook_url=receiver.url(),
+            webhook_secret=SECRET,
+        )
+        owner.is_active = False  # committed with the run, before the worker takes it
+        owner.save(update_fields=["is_active"])
+
+    assert wait_report(report).status == "completed"
+    done = wait_execution(execution, email_status=Delivery.SKIPPED, webhook_status=Delivery.SKIPPED)
+    assert done.note == "The owner's account is inactive: nothing was delivered."
+    time.sleep(1)
+    assert smtp.received == []
+    assert receiver.received() == []

@@ -8,6 +8,7 @@ import uuid
 import pytest
 from django.core.cache import cache
 
+from django_async_reports.exceptions import SERVICE_UNREACHABLE
 from tests.e2e.conftest import parse_dt, stored_files, task_result, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -35,7 +36,8 @@ def test_persistent_failure_fails_after_max_retries(worker, alice, media_root, m
 
     assert done["status"] == "failed"
     assert done["retry_count"] == 3
-    assert done["error_message"] == "ConnectionError: the data source is down"
+    assert done["error_message"].startswith(SERVICE_UNREACHABLE + " Reference: ")
+    assert "data source" not in done["error_message"]
     assert done["progress_message"] == "Failed"
     assert done["completed_at"] is not None
     assert done["result_data"] == {}
@@ -59,7 +61,7 @@ def test_persistent_failure_fails_after_max_retries(worker, alice, media_root, m
     assert [(m["To"], m["Subject"]) for m in messages] == [
         ("alice@example.com", 'Your report "Never works" failed')
     ]
-    assert "Error: ConnectionError: the data source is down" in messages[0].get_content()
+    assert f"Error: {done['error_message']}" in messages[0].get_content()
 
 
 def test_soft_time_limit_fails_with_timeout(worker, alice, media_root):

@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from django_async_reports import schedules
+from django_async_reports.exceptions import SERVICE_UNREACHABLE
 from django_async_reports.models import Report, ReportSchedule, ScheduleExecution
 from django_async_reports.routing import ensure_declared, route_for_priority
 from django_async_reports.tasks import tick_schedules
@@ -35,7 +36,7 @@ def tick_result(result) -> dict[str, int]:
     the schedule on our database, so ours may find nothing left to start.
     """
     counts = result.get(timeout=30)
-    assert set(counts) == {"started", "failed"}
+    assert set(counts) == {"started", "failed", "skipped"}
     return counts
 
 
@@ -91,7 +92,7 @@ def test_tick_on_the_worker_runs_a_due_schedule_to_a_completed_report(worker):
     assert report.parameters["text"] == tick_date.isoformat()
     assert schedule.next_run_at > timezone.now()
     # Another tick finds nothing due: still one execution.
-    assert tick_result(send_tick()) == {"started": 0, "failed": 0}
+    assert tick_result(send_tick()) == {"started": 0, "failed": 0, "skipped": 0}
     assert ScheduleExecution.objects.filter(schedule=schedule).count() == 1
 
 
@@ -103,7 +104,8 @@ def test_a_failing_report_fails_its_execution(worker):
     execution = finished_execution(schedule)
 
     assert execution.status == "failed"
-    assert execution.error == "ConnectionError: the data source is down"
+    assert execution.error.startswith(SERVICE_UNREACHABLE + " Reference: ")
+    assert "ConnectionError: the data source is down" in execution.error_detail
     assert execution.report.status == Report.Status.FAILED
     assert execution.row_count is None
 
@@ -162,7 +164,7 @@ def test_a_run_that_cannot_start_mails_the_owner(worker, mailbox):
     assert "failed before its report could be created" in body
     assert "Invalid parameters" in body
     # A later tick finds nothing due, and nobody is mailed twice.
-    assert tick_result(send_tick()) == {"started": 0, "failed": 0}
+    assert tick_result(send_tick()) == {"started": 0, "failed": 0, "skipped": 0}
     time.sleep(1.0)
     assert len(mailbox.messages()) == 1
 

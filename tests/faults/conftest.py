@@ -25,6 +25,7 @@ FRESH_INSTALL = {"TASK_RESULTS": False}
 # Webhooks may reach the loopback receiver; their retries wait a second, not minutes.
 DELIVERY = {
     "WEBHOOK_ALLOWED_NETWORKS": ["127.0.0.0/8"],
+    "WEBHOOK_ALLOWED_PORTS": None,  # loopback receivers on random ports
     "WEBHOOK_RETRY_BACKOFF": 1,
     "WEBHOOK_TIMEOUT": 3,
 }

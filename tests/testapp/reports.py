@@ -9,9 +9,10 @@ import time
 from decimal import Decimal
 
 from django.core.cache import cache
+from django.db import OperationalError
 from rest_framework import serializers
 
-from django_async_reports import Chart, ReportGenerator, register
+from django_async_reports import Chart, ReportError, ReportGenerator, register
 
 from .models import Sale
 
@@ -127,6 +128,30 @@ class BrokenReport(ReportGenerator):
 
     def rows(self, params):
         raise ConnectionError("the data source is down")
+        yield  # pragma: no cover
+
+
+@register
+class UnreachableDatabaseReport(ReportGenerator):
+    """Fails as a generator whose own database is down: the message names a host and an address."""
+
+    report_type = "db_down"
+    columns = ["never"]
+
+    def rows(self, params):
+        raise OperationalError("could not connect to server at 10.1.2.3 port 5432")
+        yield  # pragma: no cover
+
+
+@register
+class RefusingReport(ReportGenerator):
+    """Fails with a message meant for its requester (a ReportError)."""
+
+    report_type = "refusing"
+    columns = ["never"]
+
+    def rows(self, params):
+        raise ReportError("No sales were recorded in that period.")
         yield  # pragma: no cover
 
 
