@@ -221,3 +221,20 @@ def test_chart_series_are_named_by_reference_to_their_neutralised_header():
     xml = zipfile.ZipFile(io.BytesIO(buffer.getvalue())).read("xl/charts/chart1.xml").decode()
     assert "<c:f>Report!$B$1</c:f>" in xml
     assert "Sheet!A1</c:f>" not in xml
+
+
+def test_non_finite_numbers_are_text_in_xlsx_never_an_error_formula():
+    buffer = io.BytesIO()
+    writer = XLSXWriter(buffer)
+    writer.write_header(["a", "b", "c", "d"])
+    writer.write_rows([[float("nan"), float("inf"), float("-inf"), Decimal("-Infinity")]])
+    writer.close()
+
+    row = openpyxl.load_workbook(io.BytesIO(buffer.getvalue()))["Report"][2]
+
+    assert [(c.value, c.data_type) for c in row] == [
+        ("nan", "s"),
+        ("inf", "s"),
+        ("'-inf", "s"),
+        ("'-Infinity", "s"),
+    ]

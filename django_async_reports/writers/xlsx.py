@@ -11,6 +11,7 @@ a later row is written, so every sheet here is written strictly top to bottom.
 from __future__ import annotations
 
 import datetime
+import math
 import uuid
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -63,7 +64,8 @@ class XLSXWriter(ReportWriter):
                 "strings_to_formulas": False,
                 "strings_to_urls": False,
                 "strings_to_numbers": False,
-                # NaN and infinities become #NUM! / #DIV/0! instead of an exception.
+                # NaN and infinities are written as text before they get here; were
+                # one to slip through, an error cell rather than an exception.
                 "nan_inf_to_errors": True,
                 # Aware datetimes are converted to the current Django time zone
                 # (timezone.localtime) before they get here; this is the safety net.
@@ -163,7 +165,10 @@ class XLSXWriter(ReportWriter):
             else:
                 self._write_text(sheet, row, col, str(value))
         elif kind is float:
-            sheet.write_number(row, col, value)
+            if math.isfinite(value):
+                sheet.write_number(row, col, value)
+            else:  # xlsxwriter's error cells for these are formulas (=1/0): text instead
+                self._write_text(sheet, row, col, str(value))
         elif kind is Decimal:
             if value.is_finite():
                 sheet.write_number(row, col, float(value))
