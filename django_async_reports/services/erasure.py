@@ -137,14 +137,12 @@ def delete_files_of_deleted_user(sender: Any, instance: Any, using: str, **kwarg
     deleted all the same.
     """
     user_id = instance.pk
-    if user_id is None:
+    reports = Report.objects.using(using).filter(user_id=user_id)
+    # A user with no report has no files to delete (bar orphans, which the
+    # sweep finds): no storage listing per deleted user of a bulk delete.
+    if user_id is None or not reports.exists():
         return
-    names = list(
-        Report.objects.using(using)
-        .filter(user_id=user_id)
-        .exclude(result_file="")
-        .values_list("result_file", flat=True)
-    )
+    names = list(reports.exclude(result_file="").values_list("result_file", flat=True))
     transaction.on_commit(lambda: _delete_after_commit(user_id, names), using=using)
 
 
