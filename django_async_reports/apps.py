@@ -1,8 +1,11 @@
-"""The app config: registers the system checks and the tasks, and autodiscovers ``reports.py``."""
+"""The app config: registers the system checks and the tasks, autodiscovers ``reports.py``,
+and connects the receiver that deletes a deleted user's report files."""
 
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.conf import settings
+from django.db.models.signals import pre_delete
 from django.utils.module_loading import autodiscover_modules
 from django.utils.translation import gettext_lazy as _
 
@@ -21,5 +24,12 @@ class AsyncReportsConfig(AppConfig):
             tasks,  # noqa: F401  (registers the shared tasks)
         )
         from .registry import registry
+        from .services.erasure import delete_files_of_deleted_user
 
         autodiscover_modules("reports", register_to=registry)
+        # The cascade deletes a deleted user's rows; this deletes their files.
+        pre_delete.connect(
+            delete_files_of_deleted_user,
+            sender=settings.AUTH_USER_MODEL,
+            dispatch_uid="django_async_reports.delete_files_of_deleted_user",
+        )

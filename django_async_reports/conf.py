@@ -91,6 +91,10 @@ DEFAULTS: dict[str, Any] = {
     "STORAGE": "default",
     # Top-level folder of report files inside that storage.
     "STORAGE_PREFIX": "reports",
+    # The orphan sweep (sweep_orphan_files) leaves alone report files younger
+    # than this many seconds, even with no report row: something may store a
+    # file a moment before committing its row. 0 turns the grace period off.
+    "ORPHAN_GRACE_SECONDS": 3600,
     # Lifetime in seconds of the presigned URLs downloads redirect to.
     "DOWNLOAD_URL_EXPIRES": 300,
     # Redirect downloads to the storage's (presigned) URL: True, False, or

@@ -91,6 +91,60 @@ def report_folder(user_id: Any, report_id: uuid.UUID) -> str:
     return "/".join([*_prefix_parts(), user_part, str(uuid.UUID(str(report_id)))])
 
 
+def storage_root() -> str:
+    """The folder (key prefix) every report file is under: ``STORAGE_PREFIX``, cleaned."""
+    return "/".join(_prefix_parts())
+
+
+def user_folder(user_id: Any) -> str:
+    """The folder (key prefix) of a user's report files: ``<prefix>/<slug of the user id>``."""
+    return "/".join([*_prefix_parts(), slugify(str(user_id)) or "user"])
+
+
+def join_name(folder: str, name: str) -> str:
+    """``folder/name``, or ``name`` alone at the top of the storage."""
+    return f"{folder}/{name}" if folder else name
+
+
+def list_folder(folder: str) -> tuple[list[str], list[str]]:
+    """``storage.listdir(folder)``: (sub-folders, files); both empty when it does not exist."""
+    try:
+        subfolders, names = get_report_storage().listdir(folder)
+    except FileNotFoundError:
+        return [], []
+    return list(subfolders), list(names)
+
+
+def list_files(folder: str) -> list[str]:
+    """Every file under ``folder``, at any depth, as full storage names.
+
+    Works on any storage with ``listdir``: the file system, and S3 (where
+    folders are the key prefixes django-storages lists with a "/" delimiter).
+    """
+    subfolders, names = list_folder(folder)
+    paths = [join_name(folder, name) for name in names]
+    for sub in subfolders:
+        paths += list_files(join_name(folder, sub))
+    return paths
+
+
+def prune_empty_folders(folder: str) -> None:
+    """Remove ``folder`` and the folders under it that are empty (file system only).
+
+    Object stores have no folders, only key prefixes: nothing to do there. A
+    folder that still holds a file (one written meanwhile) stays.
+    """
+    try:
+        local = get_report_storage().path(folder)
+    except NotImplementedError:
+        return
+    if not os.path.isdir(local):
+        return
+    for path, _dirs, _files in os.walk(local, topdown=False):
+        with contextlib.suppress(OSError):
+            os.rmdir(path)
+
+
 def delete_report_files(user_id: Any, report_id: uuid.UUID, *, keep: str = "") -> int:
     """Delete every file in a report's own folder but ``keep`` (and the emptied folders).
 

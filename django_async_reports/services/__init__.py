@@ -15,13 +15,16 @@ One module per use case: :mod:`.requests` (validate, create, reuse),
 :mod:`.sweeping` (what no process will send or finish any more),
 :mod:`.lifecycle` (claim, retry, fail, cancel, delete), :mod:`.failures`
 (an error in words for users, in full for admins), :mod:`.generation`
-(the run loop), :mod:`.completion` (the post-processing step), :mod:`.files`
-and :mod:`.notify`.
+(the run loop), :mod:`.completion` (the post-processing step), :mod:`.files`,
+:mod:`.notify`, :mod:`.permissions` and :mod:`.limits` (who may run what, and
+how much), :mod:`.erasure` (a user's files and rows, for erasure requests)
+and :mod:`.orphans` (files no row owns).
 """
 
 from __future__ import annotations
 
 from .completion import post_process
+from .erasure import ErasureResult, erase_user_data
 from .failures import fail_for, retry_for
 from .generation import generate, paced_batches
 from .lifecycle import (
@@ -37,6 +40,7 @@ from .lifecycle import (
 )
 from .notify import done as notification_done
 from .notify import notify, notify_report
+from .orphans import OrphanSweepResult, sweep_orphan_files
 from .outbox import WAITING_FOR_QUEUE
 from .requests import (
     ReportRequestResult,
@@ -52,11 +56,14 @@ from .sweeping import SweepResult, sweep
 
 __all__ = [
     "WAITING_FOR_QUEUE",
+    "ErasureResult",
+    "OrphanSweepResult",
     "ReportRequestResult",
     "SweepResult",
     "cancel_report",
     "claim_report",
     "delete_report",
+    "erase_user_data",
     "expiry_for",
     "fail_for",
     "fail_report",
@@ -78,5 +85,6 @@ __all__ = [
     "retry_report",
     "schedule_retry",
     "sweep",
+    "sweep_orphan_files",
     "validate_request",
 ]

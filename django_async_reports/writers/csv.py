@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import csv
+import datetime
 import io
+import math
 import re
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from .base import ReportWriter
@@ -13,22 +16,46 @@ from .base import ReportWriter
 # Cells starting with these are run as formulas by Excel, LibreOffice and Sheets.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+# Types whose text never starts with a trigger, or is a plain number when it
+# does (a negative int): written as they are, without building their text twice.
+_SAFE_TYPES = frozenset({int, bool, type(None), datetime.date, datetime.datetime, datetime.time})
+
+
+def neutralize_text(text: str) -> str:
+    """``text`` with a leading ``'`` when a spreadsheet would run it as a formula.
+
+    Text that is just a number ("-12.5", "+3", "1e-5") is left alone: a
+    spreadsheet reads it as that number and nothing else.
+    """
+    if text.startswith(FORMULA_TRIGGERS) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 def neutralize_cell(value: Any) -> Any:
-    """Prefix a text cell a spreadsheet would execute with ``'``; leave numbers alone.
+    """The value to write for ``value``: itself, or its text prefixed with ``'``.
 
-    Numeric types are never touched, and neither is text that is just a number
-    ("-12.5"), which a spreadsheet reads as that number and nothing else.
+    Judged on the text a writer would put in the file (``str(value)``), not on
+    the type: a lazy translation, an ``IPv4Address`` or any object whose
+    ``__str__`` starts with a trigger is neutralised too. Finite numbers stay
+    numbers (``-5``, ``Decimal("-1.20")``), and so do ``None``, booleans and dates;
+    a non-finite one (``-inf``) is not a number to a spreadsheet and is neutralised.
     """
-    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
-        if _PLAIN_NUMBER.fullmatch(value):
-            return value
-        return "'" + value
-    return value
+    kind = type(value)
+    if kind is str:
+        return neutralize_text(value)
+    if kind in _SAFE_TYPES:
+        return value
+    if (kind is float and math.isfinite(value)) or (kind is Decimal and value.is_finite()):
+        return value
+    text = str(value)
+    neutralized = neutralize_text(text)
+    return value if neutralized is text else neutralized
 
 
 class CSVWriter(ReportWriter):
+    """Rows as UTF-8 CSV; with ``neutralize_formulas``, header and cells are neutralised."""
+
     format = "csv"
     extension = "csv"
     content_type = "text/csv; charset=utf-8"
@@ -40,6 +67,9 @@ class CSVWriter(ReportWriter):
         self._csv = csv.writer(self._text)
 
     def write_header(self, columns: Sequence[str]) -> None:
+        # Column names may come from user data (a custom field's label) too.
+        if self.neutralize_formulas:
+            columns = [neutralize_cell(column) for column in columns]
         self._csv.writerow(columns)
 
     def write_rows(self, rows: Sequence[Sequence[Any]]) -> None:

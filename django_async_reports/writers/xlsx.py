@@ -11,6 +11,7 @@ a later row is written, so every sheet here is written strictly top to bottom.
 from __future__ import annotations
 
 import datetime
+import math
 import uuid
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -19,7 +20,7 @@ from typing import Any
 from ..charts import Chart
 from .base import ReportWriter
 from .cells import cell_text, humanize, layout_summary, to_local_naive, usable_charts
-from .csv import FORMULA_TRIGGERS, neutralize_cell
+from .csv import FORMULA_TRIGGERS, neutralize_text
 
 #: Excel keeps 15 significant digits: larger integers are written as text to keep every digit.
 MAX_EXACT_INT = 10**15 - 1
@@ -63,7 +64,8 @@ class XLSXWriter(ReportWriter):
                 "strings_to_formulas": False,
                 "strings_to_urls": False,
                 "strings_to_numbers": False,
-                # NaN and infinities become #NUM! / #DIV/0! instead of an exception.
+                # NaN and infinities are written as text before they get here; were
+                # one to slip through, an error cell rather than an exception.
                 "nan_inf_to_errors": True,
                 # Aware datetimes are converted to the current Django time zone
                 # (timezone.localtime) before they get here; this is the safety net.
@@ -125,7 +127,8 @@ class XLSXWriter(ReportWriter):
         sheet = self.workbook.add_worksheet(name)
         sheet.freeze_panes(1, 0)
         for col, column in enumerate(self.columns):
-            sheet.write_string(0, col, column, self.bold)
+            # Column names are text like any other: neutralised, never a formula.
+            self._write_text(sheet, 0, col, column, self.bold)
         if self.widths is not None:
             self._apply_widths(sheet)
         self.sheets.append(sheet)
@@ -160,14 +163,17 @@ class XLSXWriter(ReportWriter):
             if -MAX_EXACT_INT <= value <= MAX_EXACT_INT:
                 sheet.write_number(row, col, value)
             else:
-                sheet.write_string(row, col, str(value))
+                self._write_text(sheet, row, col, str(value))
         elif kind is float:
-            sheet.write_number(row, col, value)
+            if math.isfinite(value):
+                sheet.write_number(row, col, value)
+            else:  # xlsxwriter's error cells for these are formulas (=1/0): text instead
+                self._write_text(sheet, row, col, str(value))
         elif kind is Decimal:
             if value.is_finite():
                 sheet.write_number(row, col, float(value))
-            else:
-                sheet.write_string(row, col, str(value))
+            else:  # "-Infinity", "NaN": text, neutralised like any other
+                self._write_text(sheet, row, col, str(value))
         else:
             self._write_other(sheet, row, col, value)
 
@@ -205,7 +211,7 @@ class XLSXWriter(ReportWriter):
         self, sheet: Any, row: int, col: int, text: str, cell_format: Any = None
     ) -> None:
         if self.neutralize_formulas and text.startswith(FORMULA_TRIGGERS):
-            text = neutralize_cell(text)
+            text = neutralize_text(text)
         if len(text) > MAX_CELL_UTF16 // 2:
             text = _truncate_utf16(text, MAX_CELL_UTF16)
         if text.startswith("<r>") and text.endswith("</r>"):
@@ -273,6 +279,10 @@ class XLSXWriter(ReportWriter):
         at: tuple[int, int],
     ) -> None:
         names = chart.series_names()
+        # Each series is named by a reference to its header cell, whose text was
+        # written (neutralised) above: xlsxwriter reads a name such as "x!A1" or
+        # "=x!A1" as a reference of its own, so a plain name is never handed over.
+        name_row = 0
         if chart.source == "rows":
             count = min(chart.max_points, self.first_sheet_rows)
             sheet_name, first, last = self.sheet_name, 1, count
@@ -285,6 +295,7 @@ class XLSXWriter(ReportWriter):
             lines.skip()
             lines.text(f"Chart data: {chart.title}", fmt="bold")
             lines.row([humanize(chart.category) if chart.category else "", *names], fmt="bold")
+            name_row = lines.next_row - 1
             first = lines.next_row
             for label, numbers in points:
                 lines.row([label, *numbers])
@@ -296,9 +307,9 @@ class XLSXWriter(ReportWriter):
             return
 
         excel_chart = self.workbook.add_chart({"type": CHART_TYPES[chart.kind]})
-        for name, col in zip(names, value_cols, strict=True):
+        for col in value_cols:
             series: dict[str, Any] = {
-                "name": name,
+                "name": [sheet_name, name_row, col],
                 "categories": [sheet_name, first, category_col, last, category_col],
                 "values": [sheet_name, first, col, last, col],
             }
