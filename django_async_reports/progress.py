@@ -17,6 +17,7 @@ left, which the API's ``progress`` action serves without a database query.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -168,7 +169,7 @@ class ProgressTracker:
         rate = self.rows_per_second()
         if not rate:
             return None
-        return int(left / rate + 0.999)  # rounded up: "0 s left" only when done
+        return math.ceil(left / rate)  # rounded up: "0 s left" only when done
 
     def snapshot(self) -> dict[str, Any]:
         """The rate fields of the cache entry: rows, total, rows_per_second, eta_seconds."""

@@ -68,7 +68,7 @@ def idempotency_key_of(request: Request) -> str:
 RATE_KEYS = ("rows", "total", "rows_per_second", "eta_seconds")
 
 
-def finished_rates(report: Report) -> dict[str, Any]:
+def rates_from_row(report: Report) -> dict[str, Any]:
     """The rate fields the row alone gives: a completed report's, 0 rows for a pending one.
 
     A running report's come from the progress cache (null without it); a
@@ -181,7 +181,7 @@ class ReportViewSet(
             "started_at": report.started_at,
             "completed_at": report.completed_at,
             "updated_at": report.updated_at,
-            **finished_rates(report),
+            **rates_from_row(report),
         }
         cached = progress.read_cache(report.pk) if report.is_active else None
         if cached and cached.get("status") == report.status:
