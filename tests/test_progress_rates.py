@@ -122,6 +122,16 @@ def test_the_whole_run_through_the_services_reports_its_rows(auth_client, user):
     assert finalising["eta_seconds"] == 0
 
 
+def test_a_row_one_write_ahead_of_the_cache_answers_its_own_message(auth_client, user):
+    # The worker updated the row and has not written the cache yet.
+    report = ReportFactory(
+        user=user, status="processing", progress=3, progress_message="Processed 9 of 300 rows"
+    )
+    progress.write_cache(report.pk, status="processing", progress=0, message="Generating")
+    body = auth_client.get(detail(report, "progress")).json()
+    assert (body["progress"], body["message"]) == (3, "Processed 9 of 300 rows")
+
+
 def test_completed_report_answers_its_final_rows_rate_and_eta_zero(auth_client, user):
     report = numbers_report(user, count=7)
     started = timezone.now() - timedelta(seconds=2)

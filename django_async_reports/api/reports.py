@@ -185,9 +185,12 @@ class ReportViewSet(
         }
         cached = progress.read_cache(report.pk) if report.is_active else None
         if cached and cached.get("status") == report.status:
-            data["progress"] = max(report.progress, int(cached.get("progress") or 0))
-            data["message"] = cached.get("message") or data["message"]
-            data["updated_at"] = cached.get("updated_at") or data["updated_at"]
+            # The worker writes the row, then the cache: a poll in between finds
+            # the row ahead, whose percentage and message then go together.
+            if int(cached.get("progress") or 0) >= report.progress:
+                data["progress"] = int(cached.get("progress") or 0)
+                data["message"] = cached.get("message") or data["message"]
+                data["updated_at"] = cached.get("updated_at") or data["updated_at"]
             if report.status == Report.Status.PROCESSING:
                 data.update({key: cached.get(key) for key in RATE_KEYS})
         return Response(data)

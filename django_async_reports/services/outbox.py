@@ -73,7 +73,7 @@ def send(report: Report, step: str, *, countdown: int | None = None) -> bool:
     else:
         sent(report, step)
     if step == GENERATE:
-        events.log_event(events.QUEUED, report, duration=None, rows=None)
+        events.log_event(events.QUEUED, report)
     return True
 
 
