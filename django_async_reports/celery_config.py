@@ -64,6 +64,8 @@ def configure_celery(app: Any, *, prefetch_multiplier: int | None = 1) -> None:
     ``result_backend_transport_options`` has one. Publisher confirms are
     turned on (``broker_transport_options["confirm_publish"]``) unless the
     host set that option: a message counts as sent once the broker has it.
+    Task events (``worker_send_task_events``, ``task_send_sent_event``) are
+    on unless the host set them, so Flower shows the report tasks.
     """
     if app.configured:
         _apply(app, prefetch_multiplier)
@@ -120,7 +122,8 @@ def _apply(app: Any, prefetch_multiplier: int | None) -> None:
 
 
 #: Worker settings that keep a lost broker connection from running a report
-#: twice, and a closed channel from stopping the worker; a host's own value wins.
+#: twice and a closed channel from stopping the worker, and that make the
+#: report tasks visible in Flower (task events); a host's own value wins.
 WORKER_SAFETY_DEFAULTS = {
     # The broker requeues the unacknowledged messages of a lost connection: a
     # run that went on would meet its redelivered copy on another worker.
@@ -129,6 +132,11 @@ WORKER_SAFETY_DEFAULTS = {
     # consumer_timeout) reconnects instead of stopping the worker ("Unrecoverable
     # error") and with it every task it was running.
     "broker_channel_error_retry": True,
+    # Task events, which Flower (``celery -A proj flower``) and ``celery events``
+    # show: the worker sends received / started / succeeded / failed...
+    "worker_send_task_events": True,
+    # ...and the publisher (web process, beat, worker) sends task-sent.
+    "task_send_sent_event": True,
 }
 
 

@@ -185,6 +185,19 @@ class Report(models.Model):
         """True once ``expires_at`` has passed (cleanup deletes the row soon after)."""
         return self.expires_at is not None and self.expires_at <= timezone.now()
 
+    @property
+    def duration_seconds(self) -> float | None:
+        """Seconds from ``started_at`` to ``completed_at``; None until both are set."""
+        if self.started_at is None or self.completed_at is None:
+            return None
+        return round(max(0.0, (self.completed_at - self.started_at).total_seconds()), 3)
+
+    @property
+    def row_count(self) -> int | None:
+        """Rows the finished file holds (``result_data["row_count"]``); None before."""
+        value = (self.result_data or {}).get("row_count")
+        return int(value) if value is not None else None
+
 
 class ReportSchedule(models.Model):
     """A report generated again and again: daily, weekly, monthly or on a cron expression.

@@ -8,11 +8,16 @@ it moved by ``PROGRESS_STEP`` percent or its message changed, because every
 write costs a database round trip and an ``update_state`` (about 0.3 ms each:
 per-row writes would double a million-row report's time). Each write is a
 conditional update that doubles as the cancellation check.
+
+The cache entry also carries the rows done, the total when known, the rate
+(rows per second since the first row was asked for) and the estimated time
+left, which the API's ``progress`` action serves without a database query.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +26,7 @@ from django.core.cache import caches
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from . import events
 from .conf import report_settings
 from .models import Report
 
@@ -104,8 +110,11 @@ class ProgressTracker:
         attempt: int | None = None,
         task_state: Callable[[int, str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        report: Report | None = None,
     ) -> None:
         self.report_id = report_id
+        # The report whose progress milestones are logged (events.PROGRESS); none without it.
+        self.report = report
         # Writes are fenced by the run's claim: a stale run (its report taken
         # over) stops at its next write or check instead of writing over the new one.
         rows = Report.objects.all()
@@ -121,6 +130,8 @@ class ProgressTracker:
         self.step = int(report_settings.PROGRESS_STEP)
         self.cancel_interval = float(report_settings.CANCEL_CHECK_INTERVAL)
         self._last_check = self._last_write
+        self.started = self._last_write
+        self._milestones = list(events.PROGRESS_MILESTONES)
 
     @property
     def pace(self) -> float:
@@ -137,6 +148,38 @@ class ProgressTracker:
         # Writing and uploading remain after the last row: stop at 99 until done.
         return min(99, self.rows * 100 // self.total)
 
+    def elapsed(self) -> float:
+        """Seconds since the tracker was made (the run's start, for the rate)."""
+        return max(0.0, self._clock() - self.started)
+
+    def rows_per_second(self) -> float | None:
+        """Rows per second since the start; None until a row was done and time has passed."""
+        elapsed = self.elapsed()
+        if self.rows <= 0 or elapsed <= 0:
+            return None
+        return round(self.rows / elapsed, 1)
+
+    def eta_seconds(self) -> int | None:
+        """Estimated seconds left for the remaining rows; None without a total or a rate."""
+        if self.total is None:
+            return None
+        left = max(0, self.total - self.rows)
+        if left == 0:
+            return 0
+        rate = self.rows_per_second()
+        if not rate:
+            return None
+        return math.ceil(left / rate)  # rounded up: "0 s left" only when done
+
+    def snapshot(self) -> dict[str, Any]:
+        """The rate fields of the cache entry: rows, total, rows_per_second, eta_seconds."""
+        return {
+            "rows": self.rows,
+            "total": self.total,
+            "rows_per_second": self.rows_per_second(),
+            "eta_seconds": self.eta_seconds(),
+        }
+
     def message(self) -> str:
         if self.total is None:
             return f"Processed {self.rows:,} rows"
@@ -147,6 +190,8 @@ class ProgressTracker:
         self.rows += rows
         now = self._clock()
         percent = self.percent()
+        if self._milestones and percent >= self._milestones[0]:
+            self._log_milestones(percent)
         due = now - self._last_write >= self.interval
         moved = percent - self._last_progress >= self.step or self.total is None
         if due and moved:
@@ -171,11 +216,30 @@ class ProgressTracker:
         if not updated:
             return False
         write_cache(
-            self.report_id, status=Report.Status.PROCESSING, progress=percent, message=message
+            self.report_id,
+            status=Report.Status.PROCESSING,
+            progress=percent,
+            message=message,
+            **self.snapshot(),
         )
         if self._task_state is not None:
             self._task_state(percent, message)
         return True
+
+    def _log_milestones(self, percent: int) -> None:
+        """One ``progress`` event per milestone passed (a fast report may pass several at once)."""
+        while self._milestones and percent >= self._milestones[0]:
+            milestone = self._milestones.pop(0)
+            if self.report is not None:
+                events.log_event(
+                    events.PROGRESS,
+                    self.report,
+                    duration=round(self.elapsed(), 3),
+                    rows=self.rows,
+                    percent=milestone,
+                    total=self.total,
+                    rows_per_second=self.rows_per_second(),
+                )
 
     def still_processing(self) -> bool:
         return self._rows.filter(pk=self.report_id, status=Report.Status.PROCESSING).exists()

@@ -191,7 +191,16 @@ class TestDetailActions:
 
     def test_progress_prefers_cache_while_running(self, auth_client, user):
         report = ReportFactory(user=user, status="processing", progress=10, progress_message="row")
-        progress.write_cache(report.pk, status="processing", progress=42, message="Processed 42")
+        progress.write_cache(
+            report.pk,
+            status="processing",
+            progress=42,
+            message="Processed 42",
+            rows=42,
+            total=100,
+            rows_per_second=21.0,
+            eta_seconds=3,
+        )
         body = auth_client.get(detail(report, "progress")).json()
         assert body["status"] == "processing"
         assert body["progress"] == 42 and body["message"] == "Processed 42"
@@ -203,7 +212,17 @@ class TestDetailActions:
             "started_at",
             "completed_at",
             "updated_at",
+            "rows",
+            "total",
+            "rows_per_second",
+            "eta_seconds",
         }
+        assert (body["rows"], body["total"], body["rows_per_second"], body["eta_seconds"]) == (
+            42,
+            100,
+            21.0,
+            3,
+        )
 
     def test_progress_falls_back_to_row(self, auth_client, user):
         report = ReportFactory(user=user, status="processing", progress=10, progress_message="row")

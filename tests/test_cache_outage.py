@@ -62,11 +62,15 @@ def test_a_report_is_created_run_followed_cancelled_and_downloaded(
     assert running.status_code == 200
     # From the row: the cache had nothing to add.
     assert (running.json()["status"], running.json()["progress"]) == ("processing", 99)
+    # The rates live in the cache only: unknown, never guessed.
+    rates = [running.json()[k] for k in ("rows", "total", "rows_per_second", "eta_seconds")]
+    assert rates == [None, None, None, None]
     assert services.post_process(report_id).status == Report.Status.COMPLETED
     assert services.notify_report(report_id) is True
 
     done = auth_client.get(f"{URL}{report_id}/progress/").json()
     assert (done["status"], done["progress"]) == ("completed", 100)
+    assert (done["rows"], done["total"], done["eta_seconds"]) == (3, 3, 0)
     download = auth_client.get(f"{URL}{report_id}/download/")
     assert download.status_code == 200
     assert b"".join(download.streaming_content).decode().splitlines()[0] == "n,square,text"

@@ -272,6 +272,27 @@ def test_the_host_setting_a_worker_safety_key_through_django_settings_wins(setti
     assert app.conf.worker_cancel_long_running_tasks_on_connection_loss is True
 
 
+def test_task_events_are_on_for_flower_unless_the_host_set_them(settings):
+    app = make_app()
+    configure_celery(app)
+    assert app.conf.worker_send_task_events is True
+    assert app.conf.task_send_sent_event is True
+
+    # Off, explicitly: the host's choice stays.
+    app = make_app(worker_send_task_events=False, task_send_sent_event=False)
+    configure_celery(app)
+    assert app.conf.worker_send_task_events is False
+    assert app.conf.task_send_sent_event is False
+
+    # Through Django's settings (CELERY_ namespace), as a host project sets them.
+    settings.CELERY_WORKER_SEND_TASK_EVENTS = False
+    app = Celery("django-settings-events", set_as_current=False)
+    app.config_from_object("django.conf:settings", namespace="CELERY")
+    configure_celery(app)
+    assert app.conf.worker_send_task_events is False
+    assert app.conf.task_send_sent_event is True
+
+
 SHORT_TASKS = set(TASK_NAMES) - {"django_async_reports.generate_report"}
 
 

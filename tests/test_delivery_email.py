@@ -8,6 +8,7 @@ import smtplib
 
 import pytest
 from django.conf import settings as django_settings
+from django.template.defaultfilters import floatformat
 from django.test import override_settings
 
 from django_async_reports import delivery, schedules, services, tasks
@@ -59,6 +60,8 @@ class TestScheduledCompleted:
         body = text_body(message)
         assert "Run due 2025-03-03 08:00 CET." in body
         assert "Rows: 3" in body
+        assert report.duration_seconds is not None
+        assert f"Generated in {floatformat(report.duration_seconds, 1)} seconds." in body
         assert f"The file is attached: {filename}" in body
         assert f"/api/v1/reports/{report.pk}/download/" in body
         assert "olivia lists your address" in body

@@ -303,6 +303,7 @@ class TestDelivery:
             "report_type": "numbers",
             "status": "completed",
             "row_count": 2,
+            "duration_seconds": report.duration_seconds,
             "file_size": report.result_data["file_size"],
             "checksum": report.result_data["checksum"],
             "download_url": f"/api/v1/reports/{report.pk}/download/",
@@ -314,6 +315,10 @@ class TestDelivery:
             "execution_id": execution.pk,
             "due_at": "2025-01-06T06:00:00Z",
         }
+        # Seconds from started_at to completed_at, as the report row says.
+        assert payload["data"]["duration_seconds"] == pytest.approx(
+            (report.completed_at - report.started_at).total_seconds(), abs=0.001
+        )
         assert attempts(report) == [(1, 204, True)]
         record = WebhookDelivery.objects.get(report=report)
         assert record.execution == execution

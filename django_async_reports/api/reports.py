@@ -64,6 +64,27 @@ def idempotency_key_of(request: Request) -> str:
     return key
 
 
+#: The rate fields of a progress answer; null when not known.
+RATE_KEYS = ("rows", "total", "rows_per_second", "eta_seconds")
+
+
+def rates_from_row(report: Report) -> dict[str, Any]:
+    """The rate fields the row alone gives: a completed report's, 0 rows for a pending one.
+
+    A running report's come from the progress cache (null without it); a
+    failed or cancelled report's are null.
+    """
+    rates: dict[str, Any] = dict.fromkeys(RATE_KEYS)
+    if report.status == Report.Status.PENDING:
+        rates["rows"] = 0
+    elif report.status == Report.Status.COMPLETED:
+        rows, duration = report.row_count, report.duration_seconds
+        rates.update(rows=rows, total=rows, eta_seconds=0)
+        if rows is not None and duration:
+            rates["rows_per_second"] = round(rows / duration, 1)
+    return rates
+
+
 class ReportViewSet(
     AsyncReportsViewMixin,
     mixins.ListModelMixin,
@@ -145,7 +166,12 @@ class ReportViewSet(
 
     @action(detail=True, methods=["get"])
     def progress(self, request: Request, pk: str | None = None) -> Response:
-        """Status and percentage, from the cache while running, else from the row."""
+        """Status, percentage, rows, rate and time left: from the cache while running, else the row.
+
+        While running, the rate fields come from the cache only (no query beyond
+        the row's): an unreachable cache leaves them null. A completed report
+        answers its final row count, its average rate and ``eta_seconds`` 0.
+        """
         report = self.get_object()
         data: dict[str, Any] = {
             "id": str(report.pk),
@@ -155,12 +181,18 @@ class ReportViewSet(
             "started_at": report.started_at,
             "completed_at": report.completed_at,
             "updated_at": report.updated_at,
+            **rates_from_row(report),
         }
         cached = progress.read_cache(report.pk) if report.is_active else None
         if cached and cached.get("status") == report.status:
-            data["progress"] = max(report.progress, int(cached.get("progress") or 0))
-            data["message"] = cached.get("message") or data["message"]
-            data["updated_at"] = cached.get("updated_at") or data["updated_at"]
+            # The worker writes the row, then the cache: a poll in between finds
+            # the row ahead, whose percentage and message then go together.
+            if int(cached.get("progress") or 0) >= report.progress:
+                data["progress"] = int(cached.get("progress") or 0)
+                data["message"] = cached.get("message") or data["message"]
+                data["updated_at"] = cached.get("updated_at") or data["updated_at"]
+            if report.status == Report.Status.PROCESSING:
+                data.update({key: cached.get(key) for key in RATE_KEYS})
         return Response(data)
 
     @action(detail=True, methods=["get"])

@@ -40,7 +40,9 @@ payload, queueing, attempts), :mod:`.http` (the pinned POST) and
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+from .. import events
 from ..models import Report, ScheduleExecution
 from . import email, policy, webhooks
 from .email import abandon, abandon_execution_failure, deliver_execution_failure
@@ -89,11 +91,13 @@ def deliver(report: Report, *, takeover: bool = False) -> None:
         if report.status == Report.Status.CANCELLED:
             email.skip_cancelled(execution)
             return
-        email.deliver_scheduled(report, execution, takeover=takeover)
+        if email.deliver_scheduled(report, execution, takeover=takeover) == email.SENT:
+            ids: dict[str, Any] = {"schedule_id": str(schedule.pk), "execution_id": execution.pk}
+            events.log_event(events.DELIVERED, report, channel="email", **ids)
         return
     webhooks.enqueue(report, None)
-    if report.send_email:
-        email.deliver_to_requester(report)
+    if report.send_email and email.deliver_to_requester(report):
+        events.log_event(events.DELIVERED, report, channel="email")
 
 
 def _skip_inactive_owner(report: Report, execution: ScheduleExecution | None) -> None:

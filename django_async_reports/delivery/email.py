@@ -156,6 +156,7 @@ def _context(report: Report, **extra: Any) -> dict[str, Any]:
         "file_url": None,
         "file_url_expires_at": None,
         "row_count": result_data.get("row_count"),
+        "duration_seconds": report.duration_seconds,
         "file_size": result_data.get("file_size"),
         "error": report.error_message,
         "base_url": report_settings.BASE_URL,
@@ -200,19 +201,20 @@ def send_report_email(report: Report) -> int:
     return 0
 
 
-def deliver_to_requester(report: Report) -> None:
+def deliver_to_requester(report: Report) -> int:
     """The ad-hoc report's e-mail, as :func:`~django_async_reports.delivery.deliver` sends it.
 
     A transient error (connection, SMTP 4xx) propagates so the notification
     step retries; a permanent one (SMTP 5xx, a template error) is logged and
-    dropped, since sending again would fail the same way.
+    dropped, since sending again would fail the same way. Returns the messages sent.
     """
     try:
-        send_report_email(report)
+        return send_report_email(report)
     except Exception as exc:
         if is_transient(exc):
             raise
         logger.exception("Could not e-mail report %s to its requester; not retrying.", report.pk)
+        return 0
 
 
 # -- scheduled reports ---------------------------------------------------------------
@@ -353,6 +355,7 @@ def deliver_execution_failure(execution: ScheduleExecution) -> str | None:
             "file_url": None,
             "file_url_expires_at": None,
             "row_count": None,
+            "duration_seconds": None,
             "file_size": None,
             "error": execution.error,
             "base_url": report_settings.BASE_URL,

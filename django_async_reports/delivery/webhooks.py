@@ -44,7 +44,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils.crypto import salted_hmac
 
-from .. import broker_limits, routing
+from .. import broker_limits, events, routing
 from .._version import __version__
 from ..conf import report_settings
 from ..downloads import download_url
@@ -162,6 +162,7 @@ def build_payload(
         "report_type": report.report_type,
         "status": report.status,
         "row_count": result.get("row_count"),
+        "duration_seconds": report.duration_seconds,
         "file_size": result.get("file_size"),
         "checksum": result.get("checksum"),
         "download_url": download_url(report) if completed else None,
@@ -406,6 +407,9 @@ def attempt_delivery(
         outcome,
         f" ({error})" if error else "",
     )
+    if outcome == "sent":
+        extra: dict[str, Any] = {"webhook_event": event, "delivery_attempt": attempt}
+        events.log_event(events.DELIVERED, report, channel="webhook", **extra)
     return AttemptOutcome(
         outcome,
         attempt,

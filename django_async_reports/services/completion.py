@@ -7,7 +7,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from .. import progress
+from .. import events, progress
 from ..models import Report
 from ..storage import delete_report_files, get_report_storage
 from . import files, outbox
@@ -80,5 +80,6 @@ def post_process(report_id: Any) -> Report | None:
     progress.write_cache(report.pk, status=Status.COMPLETED, progress=100, message="Completed")
     hand_over_place(report.user_id)
     report.refresh_from_db()
+    events.log_event(events.COMPLETED, report)
     outbox.send(report, outbox.NOTIFY)
     return report

@@ -79,7 +79,11 @@ def generate(report: Report, *, task_state: Callable[[int, str], None] | None = 
     generator = generator_class(report=report, user=report.user)
     params = generator.get_params(report.parameters)
     tracker = progress.ProgressTracker(
-        report.pk, generator.count(params), attempt=report.attempt, task_state=task_state
+        report.pk,
+        generator.count(params),
+        attempt=report.attempt,
+        task_state=task_state,
+        report=report,
     )
     if not tracker.publish(0, "Generating"):
         raise ReportCancelled(report.pk)
@@ -147,7 +151,7 @@ def generate(report: Report, *, task_state: Callable[[int, str], None] | None = 
         if current != stored_name:
             delete_file(stored_name)
         raise ReportCancelled(report.pk)
-    progress.write_cache(report.pk, progress=99, message="Finalising")
+    progress.write_cache(report.pk, progress=99, message="Finalising", **tracker.snapshot())
     report.refresh_from_db()
     outbox.send(report, outbox.POST_PROCESS)
     return report

@@ -15,7 +15,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .. import progress, signals
+from .. import events, progress, signals
 from ..conf import report_settings
 from ..exceptions import MAX_ERROR_LENGTH, InvalidReportState
 from ..models import Report, ScheduleExecution
@@ -105,6 +105,7 @@ def cancel_report(report: Report) -> Report:
         raise InvalidReportState(f"Report is already {report.status} and cannot be cancelled.")
     ScheduleExecution.objects.record_report_outcome(report)
     progress.write_cache(report.pk, status=Status.CANCELLED, message="Cancelled")
+    events.log_event(events.CANCELLED, report)
     discard_files(report)
     signals.send(signals.report_cancelled, Report, report=report)
     transaction.on_commit(lambda: outbox.send(report, outbox.NOTIFY))
@@ -185,9 +186,18 @@ def claim_report(
     if not claimed:
         return None
     report = Report.objects.select_related("user").get(pk=report_id)
+    # An earlier attempt's rows and rate no longer apply.
     progress.write_cache(
-        report.pk, status=Status.PROCESSING, progress=report.progress, message="Starting"
+        report.pk,
+        status=Status.PROCESSING,
+        progress=report.progress,
+        message="Starting",
+        rows=0,
+        total=None,
+        rows_per_second=None,
+        eta_seconds=None,
     )
+    events.log_event(events.CLAIMED, report)
     signals.send(signals.report_started, Report, report=report)
     return report
 
@@ -353,6 +363,7 @@ def fail_report(
     Report.objects.filter(pk=report_id).update(result_file="")
     progress.write_cache(report_id, status=Status.FAILED, message="Failed")
     report.refresh_from_db()
+    events.log_event(events.FAILED, report, level=logging.WARNING, error=report.error_message)
     transaction.on_commit(lambda: outbox.send(report, outbox.NOTIFY))
     hand_over_place(report.user_id)
     return report

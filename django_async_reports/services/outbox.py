@@ -19,6 +19,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from .. import events
 from ..conf import report_settings
 from ..models import Report
 from . import publishing
@@ -71,6 +72,8 @@ def send(report: Report, step: str, *, countdown: int | None = None) -> bool:
         )
     else:
         sent(report, step)
+    if step == GENERATE:
+        events.log_event(events.QUEUED, report)
     return True
 
 

@@ -13,7 +13,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from rest_framework.exceptions import ValidationError
 
-from .. import signals
+from .. import events, signals
 from ..conf import report_settings
 from ..exceptions import IdempotencyKeyReused
 from ..models import Report
@@ -220,6 +220,7 @@ def _save(request: ReportRequest, *, idempotency_key: str = "") -> Report:
 
 
 def _created(report: Report) -> Report:
+    events.log_event(events.REQUESTED, report)
     signals.send(signals.report_requested, Report, report=report)
     return report
 

@@ -30,7 +30,19 @@ from tests.celery_app import app as celery_app
 from tests.worker import celery_worker, purge_queues, worker_log_path
 
 FINISHED = ("completed", "failed", "cancelled")
-PROGRESS_KEYS = {"id", "status", "progress", "message", "started_at", "completed_at", "updated_at"}
+PROGRESS_KEYS = {
+    "id",
+    "status",
+    "progress",
+    "message",
+    "started_at",
+    "completed_at",
+    "updated_at",
+    "rows",
+    "total",
+    "rows_per_second",
+    "eta_seconds",
+}
 
 
 def wait_for(predicate, timeout=30.0, interval=0.1, message="condition"):

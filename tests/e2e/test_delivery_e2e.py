@@ -159,6 +159,9 @@ def test_scheduled_run_mails_the_csv_and_posts_a_signed_webhook(
     assert payload["type"] == "report.completed"
     assert payload["data"]["report_id"] == str(report.pk)
     assert payload["data"]["row_count"] == 4
+    done_row = Report.objects.get(pk=report.pk)
+    assert payload["data"]["duration_seconds"] == done_row.duration_seconds
+    assert payload["data"]["duration_seconds"] >= 0
     assert payload["data"]["checksum"] == done.result_data["checksum"]
     assert payload["data"]["execution_id"] == execution.pk
     [record] = WebhookDelivery.objects.filter(report=report)

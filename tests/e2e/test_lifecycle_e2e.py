@@ -11,6 +11,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from django.template.defaultfilters import floatformat
 
 from django_async_reports.models import Report
 from tests.e2e.conftest import FINISHED, parse_dt, stored_files, wait_for
@@ -268,4 +269,6 @@ def test_email_is_sent_once_to_the_requester(worker, alice, mailbox):
     assert message["Subject"] == 'Your report "Monthly numbers" is ready'
     body = message.get_body(preferencelist=("plain",)).get_content()
     assert "Rows: 3" in body
+    duration = Report.objects.get(pk=wanted["id"]).duration_seconds
+    assert f"Generated in {floatformat(duration, 1)} seconds." in body
     assert f"/api/v1/reports/{wanted['id']}/download/" in body
