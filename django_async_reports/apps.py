@@ -23,10 +23,14 @@ class AsyncReportsConfig(AppConfig):
             security_checks,  # noqa: F401  (registers the security settings' checks)
             tasks,  # noqa: F401  (registers the shared tasks)
         )
+        from .api.parameters_schema import spectacular_available
         from .registry import registry
         from .services.erasure import delete_files_of_deleted_user
 
         autodiscover_modules("reports", register_to=registry)
+        if spectacular_available():
+            # drf-spectacular's extensions register themselves on import.
+            from .api import openapi  # noqa: F401
         # The cascade deletes a deleted user's rows; this deletes their files.
         pre_delete.connect(
             delete_files_of_deleted_user,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import tempfile
@@ -98,12 +99,16 @@ EMAIL_HOST = os.environ.get("ASYNC_REPORTS_TEST_EMAIL_HOST", "127.0.0.1")
 EMAIL_PORT = int(os.environ.get("ASYNC_REPORTS_TEST_EMAIL_PORT", "25"))
 DEFAULT_FROM_EMAIL = "reports@example.com"
 
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, object] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "tests.testapp.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
 }
+# drf-spectacular (the openapi extra) documents the API when it is installed;
+# tests/test_openapi.py runs the API with it blocked too.
+if importlib.util.find_spec("drf_spectacular") is not None:
+    REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "drf_spectacular.openapi.AutoSchema"
 
 # ASYNC_REPORTS_TEST_* variables let two suites share one machine's services.
 QUEUE_PREFIX = os.environ.get("ASYNC_REPORTS_TEST_QUEUE_PREFIX", "test")

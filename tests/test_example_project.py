@@ -134,6 +134,31 @@ def test_system_checks_pass(tmp_path):
     assert "no issues" in out
 
 
+def test_openapi_document_validates_with_one_request_schema_per_report_type(tmp_path):
+    path = tmp_path / "openapi.json"
+    # --fail-on-warn: the project's ENUM_NAME_OVERRIDES leave drf-spectacular nothing to guess.
+    manage(
+        example_env(tmp_path),
+        "spectacular",
+        "--validate",
+        "--fail-on-warn",
+        "--format",
+        "openapi-json",
+        "--file",
+        str(path),
+    )
+    document = json.loads(path.read_text())
+    create = document["components"]["schemas"]["ReportCreate"]
+    assert set(create["discriminator"]["mapping"]) == {
+        "sales",
+        "inventory",
+        "customers",
+        "orders",
+        "analytics",
+    }
+    assert len(create["oneOf"]) == 5
+
+
 def test_models_and_migrations_do_not_drift(tmp_path):
     manage(example_env(tmp_path), "makemigrations", "--check", "--dry-run")
 
@@ -497,6 +522,21 @@ def test_api_requires_the_bearer_token(server, project):
     assert wrong.status_code == 401
     ok = requests.get(url, headers={"Authorization": f"Bearer {project['token']}"}, timeout=10)
     assert ok.status_code == 200
+
+
+def test_openapi_document_swagger_ui_and_redoc_are_served_without_a_cdn(server, project):
+    schema = requests.get(f"{server}/api/schema/?format=json", timeout=10)
+    assert schema.status_code == 200, schema.text[:500]
+    assert "/api/v1/reports/{id}/download/" in schema.json()["paths"]
+    for page in ("api/docs/", "api/redoc/"):
+        html = requests.get(f"{server}/{page}", timeout=10)
+        assert html.status_code == 200
+        assets = re.findall(r'(?:src|href)="([^"]+drf_spectacular_sidecar[^"]+)"', html.text)
+        assert assets, html.text[:1000]
+        assert "cdn.jsdelivr.net" not in html.text and "unpkg.com" not in html.text
+        for asset in assets:
+            served = requests.get(f"{server}{asset}", timeout=10)
+            assert served.status_code == 200, asset
 
 
 def test_invalid_parameters_are_rejected_before_queueing(api):

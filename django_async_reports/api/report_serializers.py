@@ -34,6 +34,10 @@ class ReportSerializer(serializers.ModelSerializer):
     webhook_secret = serializers.SerializerMethodField(
         help_text="Signs this report's webhooks (Standard Webhooks); null without a webhook."
     )
+    # A CharField, not the model's URLField: "" (no webhook) is no URI.
+    webhook_url = serializers.CharField(
+        read_only=True, help_text="Where the report's webhooks go; empty without one."
+    )
     expired = serializers.SerializerMethodField(
         help_text="True once expires_at has passed: the file is gone or about to be deleted."
     )

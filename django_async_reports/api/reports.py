@@ -24,6 +24,7 @@ from ..registry import registry
 from ..services import permissions
 from .base import AsyncReportsViewMixin
 from .filters import ReportFilter
+from .parameters_schema import parameters_schema
 from .report_serializers import ReportCreateSerializer, ReportSerializer
 
 
@@ -148,6 +149,8 @@ class ReportViewSet(
                     "description": g.description,
                     "columns": g.get_columns(),
                     "parameters": describe_parameters(g),
+                    # JSON Schema, as in the OpenAPI document; None without drf-spectacular.
+                    "parameters_schema": parameters_schema(g),
                     "formats": g.get_formats(),
                     "default_format": services.resolve_format(g.report_type, None),
                     "charts": [{"kind": c.kind, "title": c.title} for c in g.charts],

@@ -1,8 +1,10 @@
-"""URLs of the example project: the reports API, the admin and DRF's login page."""
+"""URLs of the example project: the reports API, its OpenAPI document, the admin and DRF's
+login page."""
 
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/api/v1/reports/", permanent=False)),
@@ -10,4 +12,8 @@ urlpatterns = [
     path("api/v1/reports/", include("django_async_reports.urls")),
     # Log in here to use the browsable API with a session instead of a token.
     path("api-auth/", include("rest_framework.urls")),
+    # The OpenAPI document, and two readers of it (docs/openapi.md).
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
 ]
