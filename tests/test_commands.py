@@ -440,17 +440,14 @@ def test_queues_reads_the_broker(settings):
     assert data["reports"] == {"pending": 0, "processing": 0}
 
 
-def test_queues_broker_unreachable(settings):
-    settings.CELERY_BROKER_URL = "amqp://guest:secret-pw@127.0.0.1:1//"
+def test_queues_broker_unreachable(monkeypatch):
     from tests.celery_app import app
 
-    old = app.conf.broker_url
-    app.conf.broker_url = settings.CELERY_BROKER_URL
-    try:
-        with pytest.raises(CommandError, match="Could not read the queues") as caught:
-            run("queues", "--timeout=1")
-    finally:
-        app.conf.broker_url = old
+    # Only the Celery app's URL, restored by monkeypatch: the value is read (and the
+    # app's configuration loaded) before it is replaced, so nothing leaks to later tests.
+    monkeypatch.setattr(app.conf, "broker_url", "amqp://guest:secret-pw@127.0.0.1:1//")
+    with pytest.raises(CommandError, match="Could not read the queues") as caught:
+        run("queues", "--timeout=1")
     assert "secret-pw" not in str(caught.value)
 
 
@@ -459,3 +456,23 @@ def test_reports_requeue_completed_has_no_retry_hint(alice, captured_dispatches)
     with pytest.raises(CommandError) as caught:
         run("reports", "requeue", str(report.pk))
     assert str(caught.value) == ("Only pending reports can be queued again; this one is completed.")
+
+
+def test_generate_report_wait_on_a_deleted_report(alice, captured_dispatches, monkeypatch):
+    def sleep(seconds):
+        Report.objects.all().delete()
+
+    monkeypatch.setattr(
+        "django_async_reports.management.commands.generate_report.time.sleep", sleep
+    )
+    with pytest.raises(CommandError, match="was deleted while waiting"):
+        run("generate_report", "--type=numbers", "--user=alice", "--wait")
+
+
+def test_queues_leaves_the_broker_url_alone():
+    """The broker test above restores the app's URL: later tests publish to the real broker."""
+    from django.conf import settings
+
+    from tests.celery_app import app
+
+    assert app.conf.broker_url == settings.CELERY_BROKER_URL

@@ -140,7 +140,10 @@ class Command(BaseCommand):
         last_line = ""
         try:
             while True:
-                report.refresh_from_db()
+                try:
+                    report.refresh_from_db()
+                except Report.DoesNotExist:
+                    raise CommandError(f"Report {report.pk} was deleted while waiting.") from None
                 if show_bar:
                     state = snapshot(
                         status=report.status,
