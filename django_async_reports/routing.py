@@ -15,7 +15,9 @@ once the broker has taken it.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from celery import current_app
@@ -34,6 +36,9 @@ DELIVER_WEBHOOK = "django_async_reports.deliver_webhook"
 TICK_SCHEDULES = "django_async_reports.tick_schedules"
 CLEANUP_EXPIRED_REPORTS = "django_async_reports.cleanup_expired_reports"
 SWEEP_REPORTS = "django_async_reports.sweep_reports"
+
+#: AMQP reply code of a passive declare of a queue that does not exist.
+NOT_FOUND = 404
 
 
 def report_exchange() -> Exchange:
@@ -152,3 +157,47 @@ def send_task(name: str, args: Sequence[Any], *, priority: str, **options: Any) 
 def celery_conf() -> Any:
     """The configuration of the Celery app messages are sent with (the host's, once loaded)."""
     return current_app.conf
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """A queue as the broker reports it: ready messages and consumers; ``exists`` False if not."""
+
+    name: str
+    exists: bool
+    messages: int = 0  # ready, not yet delivered (unacknowledged ones are not counted)
+    consumers: int = 0
+
+
+def queue_states(names: Sequence[str] | None = None, *, timeout: float = 5.0) -> list[QueueState]:
+    """Depth and consumers of the report queues (or of ``names``), by a passive declare.
+
+    A passive declare creates nothing and needs no management plugin; a queue
+    that does not exist answers 404, which closes the channel: each queue is
+    read on a channel of its own. Raises the broker's error when it cannot
+    be reached within ``timeout`` seconds.
+    """
+    if names is None:
+        names = [queue.name for queue in report_queues()]
+    states = []
+    with current_app.connection_for_read(
+        connect_timeout=timeout, transport_options={"max_retries": 0}
+    ) as conn:
+        conn.ensure_connection(max_retries=1, timeout=timeout)
+        for name in names:
+            channel = conn.channel()
+            try:
+                _, messages, consumers = channel.queue_declare(queue=name, passive=True)
+                states.append(QueueState(name, True, int(messages), int(consumers)))
+            except Exception as exc:
+                if getattr(exc, "reply_code", None) != NOT_FOUND:
+                    raise
+                states.append(QueueState(name, False))
+            finally:
+                _close_quietly(channel)
+    return states
+
+
+def _close_quietly(channel: Any) -> None:
+    with contextlib.suppress(Exception):  # the broker closed it already (the 404)
+        channel.close()

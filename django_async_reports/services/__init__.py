@@ -18,7 +18,8 @@ One module per use case: :mod:`.requests` (validate, create, reuse),
 (the run loop), :mod:`.completion` (the post-processing step), :mod:`.files`,
 :mod:`.notify`, :mod:`.permissions` and :mod:`.limits` (who may run what, and
 how much), :mod:`.erasure` (a user's files and rows, for erasure requests)
-and :mod:`.orphans` (files no row owns).
+and :mod:`.orphans` (files no row owns); :mod:`.operations` (what
+operators do by hand: requeue a lost generation, list stuck reports).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from .lifecycle import (
 )
 from .notify import done as notification_done
 from .notify import notify, notify_report
+from .operations import StuckReport, requeue_report, stuck_reports
 from .orphans import OrphanSweepResult, sweep_orphan_files
 from .outbox import WAITING_FOR_QUEUE
 from .requests import (
@@ -59,6 +61,7 @@ __all__ = [
     "ErasureResult",
     "OrphanSweepResult",
     "ReportRequestResult",
+    "StuckReport",
     "SweepResult",
     "cancel_report",
     "claim_report",
@@ -80,10 +83,12 @@ __all__ = [
     "report_fingerprint",
     "request_or_reuse_report",
     "request_report",
+    "requeue_report",
     "resolve_format",
     "retry_for",
     "retry_report",
     "schedule_retry",
+    "stuck_reports",
     "sweep",
     "sweep_orphan_files",
     "validate_request",
