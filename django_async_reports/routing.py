@@ -16,6 +16,7 @@ once the broker has taken it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from celery import current_app
@@ -152,3 +153,56 @@ def send_task(name: str, args: Sequence[Any], *, priority: str, **options: Any) 
 def celery_conf() -> Any:
     """The configuration of the Celery app messages are sent with (the host's, once loaded)."""
     return current_app.conf
+
+
+# -- probes for the health check and the metrics (docs/operations.md) ----------
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """A queue's ready messages and consumers, as a passive declare reports them."""
+
+    name: str
+    messages: int
+    consumers: int
+
+
+#: AMQP's reply code for a queue that does not exist.
+NOT_FOUND = 404
+
+
+def ping_broker(timeout: float) -> None:
+    """Connect to the broker and open a channel, each step bounded by ``timeout``.
+
+    Raises the client's error when the broker is down, unreachable or refuses
+    the credentials. A connection of its own, closed at once: never the
+    publishing connection of :mod:`.publisher`, which requests keep.
+    """
+    with publisher.open_connection(current_app, timeout) as conn:
+        conn.ensure_connection(max_retries=0)
+        conn.channel().close()
+
+
+def queue_states(names: Sequence[str], timeout: float) -> dict[str, QueueState | None]:
+    """Ready messages and consumers of each queue in ``names``, by passive declare.
+
+    A passive declare reads a queue without creating or changing it (no
+    management plugin needed: Amazon MQ's brokers answer it too). A queue that
+    does not exist maps to None. Raises when the broker cannot be reached.
+    """
+    states: dict[str, QueueState | None] = {}
+    with publisher.open_connection(current_app, timeout) as conn:
+        conn.ensure_connection(max_retries=0)
+        for name in names:
+            channel = conn.channel()  # a 404 closes the channel it comes on
+            try:
+                _, messages, consumers = channel.queue_declare(queue=name, passive=True)
+            except Exception as exc:
+                # The file-system and memory transports give the code as a string.
+                if str(getattr(exc, "reply_code", "")) != str(NOT_FOUND):
+                    raise
+                states[name] = None
+                continue
+            states[name] = QueueState(name, int(messages), int(consumers))
+            channel.close()
+    return states
