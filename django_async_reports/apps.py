@@ -20,6 +20,7 @@ class AsyncReportsConfig(AppConfig):
         from . import (
             broker_checks,  # noqa: F401  (registers the broker topology's system checks)
             checks,  # noqa: F401  (registers the system checks)
+            ops_checks,  # noqa: F401  (registers the health and metrics settings' checks)
             security_checks,  # noqa: F401  (registers the security settings' checks)
             tasks,  # noqa: F401  (registers the shared tasks)
         )

@@ -185,6 +185,19 @@ DEFAULTS: dict[str, Any] = {
     # Key the secrets of ad-hoc reports' webhooks are derived from (one per
     # user, see delivery.webhooks.webhook_secret_for_user); None uses SECRET_KEY.
     "WEBHOOK_SECRET": None,
+    # -- operations (docs/operations.md) ------------------------------------
+    # Seconds each check of the health endpoint (database, broker, cache,
+    # storage) and the metrics' broker probe may take before counting as down.
+    "HEALTH_CHECK_TIMEOUT": 2.0,
+    # A token the metrics endpoint requires ("Authorization: Bearer <token>");
+    # None leaves protecting it to the host (an internal path, the proxy).
+    "METRICS_TOKEN": None,
+    # Seconds of finished reports and schedule runs the metrics' histograms,
+    # failure counts and schedule lag cover (computed from the database).
+    "METRICS_WINDOW": 3600,
+    # The queue a dead-letter policy routes rejected report messages to (see
+    # docs/celery.md); its depth is exported. None: no dead-letter metric.
+    "DEAD_LETTER_QUEUE": None,
 }
 
 # Settings holding import strings (or lists of them), resolved on access.

@@ -30,14 +30,22 @@ def connection(app: Any, timeout: float) -> Any:
     if held is not None and held[0] == key:
         return held[1]
     drop()
-    conn = app.connection_for_write(
-        connect_timeout=timeout,
-        # One connection attempt (kombu retries a refused one until its timeout):
-        # the caller tries again once, on a fresh connection.
-        transport_options={"read_timeout": timeout, "write_timeout": timeout, "max_retries": 0},
-    )
+    conn = open_connection(app, timeout)
     _local.held = (key, conn)
     return conn
+
+
+def open_connection(app: Any, timeout: float) -> Any:
+    """A new (lazy) connection to ``app``'s broker whose connect, reads and writes time out.
+
+    One connection attempt: kombu would otherwise retry a refused one until
+    its timeout. The caller closes it (``with``), or keeps it (:func:`connection`).
+    """
+    app = getattr(app, "_get_current_object", lambda: app)()
+    return app.connection_for_write(
+        connect_timeout=timeout,
+        transport_options={"read_timeout": timeout, "write_timeout": timeout, "max_retries": 0},
+    )
 
 
 def drop() -> None:

@@ -159,45 +159,56 @@ def celery_conf() -> Any:
     return current_app.conf
 
 
+# -- probes for the health check, the metrics and the queues command ------------
+
+
 @dataclass(frozen=True)
 class QueueState:
     """A queue as the broker reports it: ready messages and consumers; ``exists`` False if not."""
 
     name: str
-    exists: bool
+    exists: bool = True
     messages: int = 0  # ready, not yet delivered (unacknowledged ones are not counted)
     consumers: int = 0
 
 
-def queue_states(names: Sequence[str] | None = None, *, timeout: float = 5.0) -> list[QueueState]:
-    """Depth and consumers of the report queues (or of ``names``), by a passive declare.
+#: AMQP's reply code for a queue that does not exist.
+NOT_FOUND = 404
 
-    A passive declare creates nothing and needs no management plugin; a queue
-    that does not exist answers 404, which closes the channel: each queue is
-    read on a channel of its own. Raises the broker's error when it cannot
-    be reached within ``timeout`` seconds.
+
+def ping_broker(timeout: float) -> None:
+    """Connect to the broker and open a channel, each step bounded by ``timeout``.
+
+    Raises the client's error when the broker is down, unreachable or refuses
+    the credentials. A connection of its own, closed at once: never the
+    publishing connection of :mod:`.publisher`, which requests keep.
     """
-    if names is None:
-        names = [queue.name for queue in report_queues()]
-    states = []
-    with current_app.connection_for_read(
-        connect_timeout=timeout, transport_options={"max_retries": 0}
-    ) as conn:
-        conn.ensure_connection(max_retries=1, timeout=timeout)
+    with publisher.open_connection(current_app, timeout) as conn:
+        conn.ensure_connection(max_retries=0)
+        conn.channel().close()
+
+
+def queue_states(names: Sequence[str], timeout: float) -> dict[str, QueueState]:
+    """Ready messages and consumers of each queue in ``names``, by passive declare.
+
+    A passive declare reads a queue without creating or changing it (no
+    management plugin needed: Amazon MQ's brokers answer it too). A queue that
+    does not exist has ``exists`` False. Raises when the broker cannot be reached.
+    """
+    states: dict[str, QueueState] = {}
+    with publisher.open_connection(current_app, timeout) as conn:
+        conn.ensure_connection(max_retries=0)
         for name in names:
-            channel = conn.channel()
+            channel = conn.channel()  # a 404 closes the channel it comes on
             try:
                 _, messages, consumers = channel.queue_declare(queue=name, passive=True)
-                states.append(QueueState(name, True, int(messages), int(consumers)))
             except Exception as exc:
-                if getattr(exc, "reply_code", None) != NOT_FOUND:
+                # The file-system and memory transports give the code as a string.
+                if str(getattr(exc, "reply_code", "")) != str(NOT_FOUND):
                     raise
-                states.append(QueueState(name, False))
-            finally:
-                _close_quietly(channel)
+                states[name] = QueueState(name, exists=False)
+                continue
+            states[name] = QueueState(name, True, int(messages), int(consumers))
+            with contextlib.suppress(Exception):
+                channel.close()
     return states
-
-
-def _close_quietly(channel: Any) -> None:
-    with contextlib.suppress(Exception):  # the broker closed it already (the 404)
-        channel.close()

@@ -539,6 +539,16 @@ def test_openapi_document_swagger_ui_and_redoc_are_served_without_a_cdn(server, 
             assert served.status_code == 200, asset
 
 
+def test_health_and_metrics_are_mounted(server):
+    health = requests.get(f"{server}/health/", timeout=10)
+    assert health.status_code == 200, health.text
+    assert health.json()["status"] == "ok"
+    metrics = requests.get(f"{server}/metrics/", timeout=10)
+    assert metrics.status_code == 200, metrics.text
+    assert "django_async_reports_queue_consumers" in metrics.text
+    assert 'django_async_reports_source_up{source="broker"} 1.0' in metrics.text
+
+
 def test_invalid_parameters_are_rejected_before_queueing(api):
     response = api.post(
         api.base,

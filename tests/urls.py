@@ -4,4 +4,5 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/reports/", include("django_async_reports.urls")),
+    path("ops/", include("django_async_reports.ops_urls")),
 ]

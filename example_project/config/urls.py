@@ -1,5 +1,5 @@
-"""URLs of the example project: the reports API, its OpenAPI document, the admin and DRF's
-login page."""
+"""URLs of the example project: the reports API, its OpenAPI document, the admin, DRF's
+login page, and the health and metrics endpoints (/health/, /metrics/: docs/operations.md)."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -16,4 +16,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    # /health/ and /metrics/, without the API's authentication: on a real deployment,
+    # serve them on an internal path or port only, or set ASYNC_REPORTS["METRICS_TOKEN"].
+    path("", include("django_async_reports.ops_urls")),
 ]

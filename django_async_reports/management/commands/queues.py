@@ -43,7 +43,7 @@ class Command(BaseCommand):
         names = [report_settings.QUEUE, report_settings.HIGH_PRIORITY_QUEUE, *options["queue"]]
         names = list(dict.fromkeys(names))
         try:
-            states = queue_states(names, timeout=options["timeout"])
+            states = list(queue_states(names, timeout=options["timeout"]).values())
         except Exception as exc:
             raise CommandError(f"Could not read the queues: {describe(exc)}") from exc
         pending = Report.objects.filter(status=Report.Status.PENDING).count()
