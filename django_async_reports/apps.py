@@ -21,6 +21,7 @@ class AsyncReportsConfig(AppConfig):
             broker_checks,  # noqa: F401  (registers the broker topology's system checks)
             checks,  # noqa: F401  (registers the system checks)
             ops_checks,  # noqa: F401  (registers the health and metrics settings' checks)
+            pages,  # noqa: F401  (registers the "My reports" page's check)
             security_checks,  # noqa: F401  (registers the security settings' checks)
             tasks,  # noqa: F401  (registers the shared tasks)
         )

@@ -121,6 +121,9 @@ DEFAULTS: dict[str, Any] = {
     "PAGE_SIZE": 20,
     "MAX_PAGE_SIZE": 100,
     "RECENT_LIMIT": 10,
+    # Seconds between two progress polls of the "My reports" page (per active
+    # report; ten times slower while the browser tab is hidden).
+    "PAGE_POLL_SECONDS": 1.0,
     "MAX_PARAMETERS_BYTES": 16 * 1024,
     "PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # None keeps the host's REST_FRAMEWORK DEFAULT_AUTHENTICATION_CLASSES.

@@ -202,6 +202,7 @@ AUTH="-H \"Authorization: Bearer $TOKEN\""
 cat <<EOF
 
 ==> django-async-reports demo
+    My reports      $BASE/reports/  (sign in as demo / demo)
     Reports API     $BASE/api/v1/reports/  (browsable after logging in at $BASE/api-auth/login/)
     Admin           $BASE/admin/  (user demo, password demo)
     API token       $TOKEN

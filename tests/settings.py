@@ -21,6 +21,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Serves the page's CSS and script in pytest-django's live_server.
+    "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
@@ -74,6 +76,7 @@ CACHES = {
 }
 
 STATIC_URL = "/static/"
+LOGIN_URL = "/api-auth/login/"
 MEDIA_ROOT = os.environ.get(
     "ASYNC_REPORTS_TEST_MEDIA_ROOT",
     os.path.join(tempfile.gettempdir(), "async-reports-tests-media"),

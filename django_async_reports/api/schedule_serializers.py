@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import OuterRef, Subquery
 from django.urls import reverse
 from rest_framework import serializers
 
@@ -106,6 +107,25 @@ _LAST_EXECUTION_ATTR = "_async_reports_last_execution"
 
 def latest_executions_query(schedule: ReportSchedule) -> Any:
     return schedule.executions.select_related("report").order_by("-due_at", "-created_at", "-pk")
+
+
+def schedules_of(user: Any) -> Any:
+    """``user``'s schedules, annotated with their latest execution's pk (none when anonymous)."""
+    if not getattr(user, "is_authenticated", False):
+        return ReportSchedule.objects.none()
+    latest = ScheduleExecution.objects.filter(schedule=OuterRef("pk")).order_by(
+        "-due_at", "-created_at", "-pk"
+    )
+    return ReportSchedule.objects.filter(owner=user).annotate(
+        last_execution_pk=Subquery(latest.values("pk")[:1])
+    )
+
+
+def last_execution_of(schedule: ReportSchedule) -> ScheduleExecution | None:
+    """The schedule's latest run: the one ``attach_last_executions`` loaded, else queried."""
+    if hasattr(schedule, _LAST_EXECUTION_ATTR):
+        return getattr(schedule, _LAST_EXECUTION_ATTR)
+    return latest_executions_query(schedule).first()
 
 
 def attach_last_executions(items: list[ReportSchedule]) -> None:
@@ -200,10 +220,7 @@ class ReportScheduleSerializer(serializers.ModelSerializer):
         return registry.label_for(obj.report_type)
 
     def get_last_execution(self, obj: ReportSchedule) -> dict[str, Any] | None:
-        if hasattr(obj, _LAST_EXECUTION_ATTR):
-            execution = getattr(obj, _LAST_EXECUTION_ATTR)
-        else:
-            execution = latest_executions_query(obj).first()
+        execution = last_execution_of(obj)
         if execution is None:
             return None
         return dict(LastExecutionSerializer(execution, context=self.context).data)

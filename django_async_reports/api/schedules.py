@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import QuerySet
 from django.urls import reverse
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import serializers, status, viewsets
@@ -29,6 +29,7 @@ from .schedule_serializers import (
     ScheduleExecutionSerializer,
     ToggleSerializer,
     attach_last_executions,
+    schedules_of,
 )
 
 
@@ -43,15 +44,7 @@ class ScheduleViewSet(AsyncReportsViewMixin, viewsets.ModelViewSet):
 
     def get_queryset(self) -> QuerySet[ReportSchedule]:
         # Only the requester's own schedules: another user's id is a 404.
-        user = self.request.user
-        if not getattr(user, "is_authenticated", False):
-            return ReportSchedule.objects.none()
-        latest = ScheduleExecution.objects.filter(schedule=OuterRef("pk")).order_by(
-            "-due_at", "-created_at", "-pk"
-        )
-        return ReportSchedule.objects.filter(owner=user).annotate(
-            last_execution_pk=Subquery(latest.values("pk")[:1])
-        )
+        return schedules_of(self.request.user)
 
     def get_serializer_context(self) -> dict[str, Any]:
         context = dict(super().get_serializer_context())

@@ -215,6 +215,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# The "My reports" page sends visitors who are not signed in to DRF's login page.
+LOGIN_URL = "/api-auth/login/"
 STATIC_ROOT = str(VAR_DIR / "static")
 MEDIA_URL = "media/"  # never served: reports are downloaded through the authenticated API
 STORAGES = {

@@ -10,6 +10,8 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/api/v1/reports/", permanent=False)),
     path("admin/", admin.site.urls),
     path("api/v1/reports/", include("django_async_reports.urls")),
+    # The "My reports" page (docs/pages.md); it calls the API above with the session.
+    path("reports/", include("django_async_reports.pages.urls")),
     # Log in here to use the browsable API with a session instead of a token.
     path("api-auth/", include("rest_framework.urls")),
     # The OpenAPI document, and two readers of it (docs/openapi.md).
