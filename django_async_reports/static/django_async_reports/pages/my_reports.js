@@ -79,7 +79,7 @@
   function errorText(result) {
     var data = result.data || {};
     return firstMessage(data.detail || data.message || data.non_field_errors) ||
-      text("serverError", { status: result.status });
+      firstMessage(data) || text("serverError", { status: result.status });
   }
 
   function number(value) {
@@ -342,6 +342,11 @@
   // -- polling ---------------------------------------------------------------
   function pollDelay(card) {
     var seconds = config.pollSeconds || 1;
+    // Many reports at once: about five polls per interval in all, not one per report.
+    var active = Object.keys(cards).filter(function (id) {
+      return ACTIVE.indexOf(cards[id].report.status) >= 0;
+    }).length;
+    seconds *= Math.max(1, active / 5);
     if (document.hidden) seconds *= 10;
     // After failures, back off up to 30 s: a restarting server is not hammered.
     return Math.min(30, seconds * Math.pow(2, Math.min(card.failures, 5))) * 1000;
