@@ -250,15 +250,19 @@ def post_process_report(self: Any, report_id: str) -> dict[str, Any]:
     return {"report_id": report_id, "status": status}
 
 
-@shared_task(
-    bind=True,
-    base=ResilientTask,
-    name=routing.SEND_REPORT_NOTIFICATION,
-    max_retries=3,
-    default_retry_delay=30,
+#: The notification tasks (a report's delivery, a failed run's e-mail): retried three
+#: times, :func:`_retry_delivery` settling what the last attempt left pending.
+_DELIVERY_TASK: dict[str, Any] = {
+    "bind": True,
+    "base": ResilientTask,
+    "max_retries": 3,
+    "default_retry_delay": 30,
     **_STEP_TIME_LIMITS,
     **_LATE_ACK,
-)
+}
+
+
+@shared_task(name=routing.SEND_REPORT_NOTIFICATION, **_DELIVERY_TASK)
 def send_report_notification(self: Any, report_id: str) -> dict[str, Any]:
     """Deliver a finished report's e-mail and webhook and send its signal, once it is due."""
     try:
@@ -301,15 +305,7 @@ def sweep_reports() -> dict[str, int]:
 
 
 # -- schedules (tick) ---------------------------------------------------------------
-@shared_task(
-    bind=True,
-    base=ResilientTask,
-    name=routing.SEND_SCHEDULE_FAILURE_NOTIFICATION,
-    max_retries=3,
-    default_retry_delay=30,
-    **_STEP_TIME_LIMITS,
-    **_LATE_ACK,
-)
+@shared_task(name=routing.SEND_SCHEDULE_FAILURE_NOTIFICATION, **_DELIVERY_TASK)
 def send_schedule_failure_notification(self: Any, execution_id: int) -> dict[str, Any]:
     """E-mail a schedule's owner that a run failed before its report existed, at most once.
 
