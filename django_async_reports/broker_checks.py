@@ -16,7 +16,7 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
 from . import broker_limits
-from .conf import DEFAULTS, SETTINGS_NAME, report_settings
+from .conf import SETTINGS_NAME, report_settings
 from .registry import registry
 from .routing import celery_conf
 
@@ -48,12 +48,9 @@ def _seconds(v: Any) -> bool:
 def check_broker_topology(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Queue type, time limits against consumer_timeout, accepted content, EMAIL_TIMEOUT."""
     try:
-        user = report_settings.user_settings
+        value = report_settings.as_written()
     except ImproperlyConfigured:
         return []  # E001 (checks.py) says why
-
-    def value(name: str) -> Any:
-        return user.get(name, DEFAULTS[name])
 
     messages: list[CheckMessage] = []
     if value("QUEUE_TYPE") not in QUEUE_TYPES:

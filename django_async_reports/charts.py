@@ -24,10 +24,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from math import isfinite
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 ChartKind = Literal["bar", "line", "pie"]
 CHART_KINDS: tuple[str, ...] = ("bar", "line", "pie")
+
+
+class ChartOptions(TypedDict, total=False):
+    """The keywords of ``Chart.bar``, ``Chart.line`` and ``Chart.pie`` (see :class:`Chart`)."""
+
+    category: str
+    values: str | Sequence[str]
+    summary_key: str
+    max_points: int
 
 
 @dataclass(frozen=True)
@@ -51,34 +63,24 @@ class Chart:
             object.__setattr__(self, "values", _as_tuple(self.values))
 
     @classmethod
-    def bar(
-        cls,
-        title: str,
-        *,
-        category: str = "",
-        values: str | Sequence[str] = (),
-        summary_key: str = "",
-        max_points: int = 100,
-    ) -> Chart:
+    def bar(cls, title: str, **options: Unpack[ChartOptions]) -> Chart:
         """Vertical bars (a "column" chart in Excel), one colour per series."""
-        return cls("bar", title, category, _as_tuple(values), summary_key, max_points)
+        return cls._of_kind("bar", title, **options)
 
     @classmethod
-    def line(
-        cls,
-        title: str,
-        *,
-        category: str = "",
-        values: str | Sequence[str] = (),
-        summary_key: str = "",
-        max_points: int = 100,
-    ) -> Chart:
+    def line(cls, title: str, **options: Unpack[ChartOptions]) -> Chart:
         """One line per series over the categories, in their order."""
-        return cls("line", title, category, _as_tuple(values), summary_key, max_points)
+        return cls._of_kind("line", title, **options)
 
     @classmethod
-    def pie(
+    def pie(cls, title: str, **options: Unpack[ChartOptions]) -> Chart:
+        """Shares of one series; negative and zero values are left out of the drawing."""
+        return cls._of_kind("pie", title, **options)
+
+    @classmethod
+    def _of_kind(
         cls,
+        kind: ChartKind,
         title: str,
         *,
         category: str = "",
@@ -86,8 +88,7 @@ class Chart:
         summary_key: str = "",
         max_points: int = 100,
     ) -> Chart:
-        """Shares of one series; negative and zero values are left out of the drawing."""
-        return cls("pie", title, category, _as_tuple(values), summary_key, max_points)
+        return cls(kind, title, category, _as_tuple(values), summary_key, max_points)
 
     @property
     def source(self) -> Literal["rows", "summary"]:

@@ -70,12 +70,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     """Validate every ASYNC_REPORTS value a worker or the API would trip over later."""
     errors: list[CheckMessage] = []
     try:
-        user = report_settings.user_settings
+        value = report_settings.as_written()
     except ImproperlyConfigured as exc:
         return [_error(str(exc), "E001", f"Valid keys: {', '.join(sorted(DEFAULTS))}.")]
-
-    def value(name: str) -> Any:
-        return user.get(name, DEFAULTS[name])
 
     for names, minimum, words in (
         (_NON_NEGATIVE_NUMBERS, 0, ">= 0"),

@@ -8,6 +8,7 @@ are never read at import time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -249,6 +250,16 @@ class ReportSettings:
                 )
             self._user_settings = value
         return self._user_settings
+
+    def as_written(self) -> Callable[[str], Any]:
+        """A reader of each setting as the host wrote it (or its default), nothing imported.
+
+        For the system checks, which report a bad value rather than trip over
+        it. Raises ``ImproperlyConfigured`` when ``ASYNC_REPORTS`` itself is
+        malformed (not a dict, unknown keys: check ``E001``).
+        """
+        written, defaults = self.user_settings, self.defaults
+        return lambda name: written.get(name, defaults[name])
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_") or name not in self.defaults:

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
-from .conf import DEFAULTS, SETTINGS_NAME, report_settings
+from .conf import SETTINGS_NAME, report_settings
 
 #: A shorter METRICS_TOKEN is easy to guess (W020).
 MIN_TOKEN_LENGTH = 16
@@ -25,12 +25,9 @@ def _error(msg: str, id_: str) -> Error:
 def check_operations_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """E040-E043, W020: HEALTH_CHECK_TIMEOUT, METRICS_WINDOW, METRICS_TOKEN, DEAD_LETTER_QUEUE."""
     try:
-        user = report_settings.user_settings
+        value = report_settings.as_written()
     except ImproperlyConfigured:
         return []  # E001 (checks.py) says why
-
-    def value(name: str) -> Any:
-        return user.get(name, DEFAULTS[name])
 
     messages: list[CheckMessage] = []
     if not _seconds(value("HEALTH_CHECK_TIMEOUT")):

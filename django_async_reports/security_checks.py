@@ -13,7 +13,7 @@ from typing import Any
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
-from .conf import DEFAULTS, SETTINGS_NAME, report_settings
+from .conf import SETTINGS_NAME, report_settings
 from .services import limits
 
 # Per-user limits: None (off), or a whole number at least this much (E024).
@@ -34,12 +34,9 @@ def _error(msg: str, id_: str, hint: str | None = None) -> Error:
 def check_security_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Validate the fair-use limits and the delivery policy settings."""
     try:
-        user = report_settings.user_settings
+        value = report_settings.as_written()
     except ImproperlyConfigured:
         return []  # checks.py reports it (E001)
-
-    def value(name: str) -> Any:
-        return user.get(name, DEFAULTS[name])
 
     return [
         *_check_fair_use(value),

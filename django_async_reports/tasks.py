@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from collections.abc import Callable
+from functools import partial
+from typing import Any, NoReturn
 
 from celery import Task, shared_task
 from celery.exceptions import Retry, SoftTimeLimitExceeded, TimeLimitExceeded
@@ -20,6 +22,12 @@ from .conf import report_settings
 from .exceptions import PERMANENT_ERRORS, ReportCancelled
 
 logger = logging.getLogger(__name__)
+
+#: Acknowledged once done, and re-queued when the worker process dies (see above).
+_LATE_ACK = {"acks_late": True, "reject_on_worker_lost": True}
+#: Every task but generate_report: TASK_SOFT_TIME_LIMIT / TASK_TIME_LIMIT's defaults, for
+#: an app that skips configure_celery (which applies the settings).
+_STEP_TIME_LIMITS = {"soft_time_limit": 300, "time_limit": 360}
 
 
 # Celery's result backend (task states for Flower and AsyncResult) only mirrors
@@ -108,8 +116,7 @@ class ReportTask(ResilientTask):
     max_retries=3,
     soft_time_limit=600,
     track_started=True,
-    acks_late=True,
-    reject_on_worker_lost=True,
+    **_LATE_ACK,
 )
 def generate_report(self: Any, report_id: str) -> dict[str, Any]:
     """Generate a report's file, with progress, cancellation, retries and a timeout.
@@ -223,12 +230,8 @@ def _post_process_countdown(retries: int) -> int:
     base=ReportTask,
     name=routing.POST_PROCESS_REPORT,
     max_retries=7,
-    # The defaults of TASK_SOFT_TIME_LIMIT / TASK_TIME_LIMIT, for an app that
-    # skips configure_celery; configure_celery applies the settings.
-    soft_time_limit=300,
-    time_limit=360,
-    acks_late=True,
-    reject_on_worker_lost=True,
+    **_STEP_TIME_LIMITS,
+    **_LATE_ACK,
 )
 def post_process_report(self: Any, report_id: str) -> dict[str, Any]:
     """Record file size and checksum, mark the report completed, hand over to the notification."""
@@ -247,25 +250,26 @@ def post_process_report(self: Any, report_id: str) -> dict[str, Any]:
     return {"report_id": report_id, "status": status}
 
 
-@shared_task(
-    bind=True,
-    base=ResilientTask,
-    name=routing.SEND_REPORT_NOTIFICATION,
-    max_retries=3,
-    default_retry_delay=30,
-    soft_time_limit=300,
-    time_limit=360,
-    acks_late=True,
-    reject_on_worker_lost=True,
-)
+#: The notification tasks (a report's delivery, a failed run's e-mail): retried three
+#: times, :func:`_retry_delivery` settling what the last attempt left pending.
+_DELIVERY_TASK: dict[str, Any] = {
+    "bind": True,
+    "base": ResilientTask,
+    "max_retries": 3,
+    "default_retry_delay": 30,
+    **_STEP_TIME_LIMITS,
+    **_LATE_ACK,
+}
+
+
+@shared_task(name=routing.SEND_REPORT_NOTIFICATION, **_DELIVERY_TASK)
 def send_report_notification(self: Any, report_id: str) -> dict[str, Any]:
     """Deliver a finished report's e-mail and webhook and send its signal, once it is due."""
     try:
         sent = services.notify_report(report_id)
     except Exception as exc:
-        if self.request.retries >= self.max_retries:
-            _abandon_delivery(report_id)
-        raise self.retry(exc=exc) from exc
+        what = f"the delivery of report {report_id}"
+        _retry_delivery(self, exc, partial(_abandon_delivery, report_id), what)
     return {"report_id": report_id, "notified": sent}
 
 
@@ -276,15 +280,22 @@ def _abandon_delivery(report_id: str) -> None:
 
     report = Report.objects.filter(pk=report_id).select_related("user").first()
     if report is not None:
+        abandon(report)
+        services.notification_done(report)
+
+
+def _retry_delivery(task: Any, exc: Exception, settle: Callable[[], object], what: str) -> NoReturn:
+    """Retry a delivery task; when its retries are spent, first ``settle`` (logged if it fails)."""
+    if task.request.retries >= task.max_retries:
         try:
-            abandon(report)
-            services.notification_done(report)
+            settle()
         except Exception:
-            logger.exception("Could not settle the delivery of report %s", report_id)
+            logger.exception("Could not settle %s", what)
+    raise task.retry(exc=exc) from exc
 
 
 # -- the sweeper -------------------------------------------------------------------
-@shared_task(base=ResilientTask, name=routing.SWEEP_REPORTS, soft_time_limit=300, time_limit=360)
+@shared_task(base=ResilientTask, name=routing.SWEEP_REPORTS, **_STEP_TIME_LIMITS)
 def sweep_reports() -> dict[str, int]:
     """Send what was not sent, take back what was lost (beat: every ``SWEEP_INTERVAL``).
 
@@ -294,17 +305,7 @@ def sweep_reports() -> dict[str, int]:
 
 
 # -- schedules (tick) ---------------------------------------------------------------
-@shared_task(
-    bind=True,
-    base=ResilientTask,
-    name=routing.SEND_SCHEDULE_FAILURE_NOTIFICATION,
-    max_retries=3,
-    default_retry_delay=30,
-    soft_time_limit=300,
-    time_limit=360,
-    acks_late=True,
-    reject_on_worker_lost=True,
-)
+@shared_task(name=routing.SEND_SCHEDULE_FAILURE_NOTIFICATION, **_DELIVERY_TASK)
 def send_schedule_failure_notification(self: Any, execution_id: int) -> dict[str, Any]:
     """E-mail a schedule's owner that a run failed before its report existed, at most once.
 
@@ -325,16 +326,12 @@ def send_schedule_failure_notification(self: Any, execution_id: int) -> dict[str
     try:
         status = deliver_execution_failure(execution)
     except Exception as exc:
-        if self.request.retries >= self.max_retries:
-            try:
-                abandon_execution_failure(execution)
-            except Exception:
-                logger.exception("Could not settle the e-mail of execution %s", execution_id)
-        raise self.retry(exc=exc) from exc
+        what = f"the e-mail of execution {execution_id}"
+        _retry_delivery(self, exc, partial(abandon_execution_failure, execution), what)
     return {"execution_id": execution_id, "email_status": status}
 
 
-@shared_task(base=ResilientTask, name=routing.TICK_SCHEDULES, soft_time_limit=300, time_limit=360)
+@shared_task(base=ResilientTask, name=routing.TICK_SCHEDULES, **_STEP_TIME_LIMITS)
 def tick_schedules() -> dict[str, int]:
     """Start every due schedule (beat sends this every ``SCHEDULE_TICK_INTERVAL`` seconds).
 
@@ -353,8 +350,7 @@ def tick_schedules() -> dict[str, int]:
 @shared_task(
     base=ResilientTask,
     name=routing.CLEANUP_EXPIRED_REPORTS,
-    soft_time_limit=300,
-    time_limit=360,
+    **_STEP_TIME_LIMITS,
 )
 def cleanup_expired_reports() -> dict[str, int]:
     """Delete expired reports and their files (beat sends this every ``CLEANUP_INTERVAL``).
@@ -378,10 +374,8 @@ def cleanup_expired_reports() -> dict[str, int]:
     base=ResilientTask,
     name=routing.DELIVER_WEBHOOK,
     max_retries=None,  # attempts are counted in the arguments (WEBHOOK_MAX_ATTEMPTS)
-    soft_time_limit=300,
-    time_limit=360,
-    acks_late=True,
-    reject_on_worker_lost=True,
+    **_STEP_TIME_LIMITS,
+    **_LATE_ACK,
 )
 def deliver_webhook(
     self: Any, report_id: str, event: str, message_id: str, attempt: int = 1

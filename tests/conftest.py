@@ -64,6 +64,16 @@ class CapturedDispatches(list):
 
 
 @pytest.fixture
+def no_throttles(settings):
+    """THROTTLE_RATES off, for tests sending many requests whose subject is not the rates.
+
+    The IDOR matrices use it: a throttle answers before the object is looked up,
+    the same for any id, so a 429 would tell nothing about whether an id exists.
+    """
+    settings.ASYNC_REPORTS = {**settings.ASYNC_REPORTS, "THROTTLE_RATES": None}
+
+
+@pytest.fixture
 def captured_dispatches(monkeypatch):
     """Record the messages sent instead of publishing them: for unit tests of one function.
 

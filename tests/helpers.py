@@ -8,7 +8,10 @@ import datetime
 import hashlib
 import hmac
 import io
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 from django.contrib import admin
 from django.contrib.messages import get_messages
@@ -17,7 +20,23 @@ from django_async_reports import schedules, services
 from django_async_reports.models import Report, ReportSchedule, ScheduleExecution
 from tests.factories import ReportFactory
 
+#: The repository's top folder.
+ROOT = Path(__file__).resolve().parent.parent
 REPORTS_URL = "/api/v1/reports/"
+#: The fields of the progress endpoint's answer.
+PROGRESS_KEYS = {
+    "id",
+    "status",
+    "progress",
+    "message",
+    "started_at",
+    "completed_at",
+    "updated_at",
+    "rows",
+    "total",
+    "rows_per_second",
+    "eta_seconds",
+}
 #: The recipients of the e-mailed schedules of make_email_schedule.
 RECIPIENTS = ["manager@example.com", "team@example.com"]
 
@@ -138,3 +157,19 @@ def verify_signature(secret: str, headers: dict[str, str], body: bytes) -> None:
     digest = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
     expected = "v1," + base64.b64encode(digest).decode()
     assert expected in headers["webhook-signature"].split(" "), headers["webhook-signature"]
+
+
+def fresh_python_output(code: str) -> list[str]:
+    """The lines ``code`` prints in a new interpreter on the test settings, with nothing
+    else in its environment (what an import does at start-up, free of this process's
+    modules); it must succeed."""
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "tests.settings"},
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()

@@ -7,7 +7,7 @@ from django_async_reports import progress, services
 from django_async_reports.models import Report
 from tests.conftest import close_streamed_file
 from tests.factories import ReportFactory
-from tests.helpers import detail
+from tests.helpers import PROGRESS_KEYS, detail
 
 pytestmark = pytest.mark.django_db
 
@@ -204,19 +204,7 @@ class TestDetailActions:
         body = auth_client.get(detail(report, "progress")).json()
         assert body["status"] == "processing"
         assert body["progress"] == 42 and body["message"] == "Processed 42"
-        assert set(body) == {
-            "id",
-            "status",
-            "progress",
-            "message",
-            "started_at",
-            "completed_at",
-            "updated_at",
-            "rows",
-            "total",
-            "rows_per_second",
-            "eta_seconds",
-        }
+        assert set(body) == PROGRESS_KEYS
         assert (body["rows"], body["total"], body["rows_per_second"], body["eta_seconds"]) == (
             42,
             100,

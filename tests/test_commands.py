@@ -228,16 +228,23 @@ def test_generate_report_wait_on_a_failed_report(alice, captured_dispatches, mon
 
 
 # -- the progress bar ------------------------------------------------------------------
-def test_bar_from_the_cache_fields():
+def processing(percent, message, seconds, **cached):
+    """The bar's state of a report processing for ``seconds``, its cache holding ``cached``."""
     now = timezone.now()
-    state = snapshot(
+    started_at = now - timedelta(seconds=seconds)
+    return snapshot(
         status="processing",
-        percent=40,
-        message="Processed 4,000 of 10,000 rows",
-        started_at=now - timedelta(seconds=4),
+        percent=percent,
+        message=message,
+        started_at=started_at,
         now=now,
-        cached={"rows": 4100, "total": 10_000, "rows_per_second": 1000.0, "eta_seconds": 5.9},
+        cached=cached or None,
     )
+
+
+def test_bar_from_the_cache_fields():
+    cache = {"rows": 4100, "total": 10_000, "rows_per_second": 1000.0, "eta_seconds": 5.9}
+    state = processing(40, "Processed 4,000 of 10,000 rows", 4, **cache)
     assert (state.rows, state.total, state.rate, state.eta) == (4100, 10_000, 1000.0, 5.9)
     assert render(state, width=10) == (
         "[####......]  40%  4,100/10,000 rows  1,000 rows/s  0:06 left  processing"
@@ -245,36 +252,16 @@ def test_bar_from_the_cache_fields():
 
 
 def test_bar_computed_from_the_row_without_cache_fields():
-    now = timezone.now()
-    state = snapshot(
-        status="processing",
-        percent=25,
-        message="Processed 2,500 of 10,000 rows",
-        started_at=now - timedelta(seconds=10),
-        now=now,
-        cached={"progress": 25},
-    )
+    state = processing(25, "Processed 2,500 of 10,000 rows", 10, progress=25)
     assert (state.rows, state.total, state.rate) == (2500, 10_000, 250.0)
     assert state.eta == pytest.approx(30.0)
-    unknown_total = snapshot(
-        status="processing",
-        percent=0,
-        message="Processed 300 rows",
-        started_at=now - timedelta(seconds=3),
-        now=now,
-    )
+    unknown_total = processing(0, "Processed 300 rows", 3)
     assert (unknown_total.rows, unknown_total.total, unknown_total.eta) == (300, None, None)
     assert (
         render(unknown_total, width=4)
         == "[....]   0%  300 rows  100 rows/s  --:-- left  processing"
     )
-    only_percent = snapshot(
-        status="processing",
-        percent=50,
-        message="Starting",
-        started_at=now - timedelta(seconds=20),
-        now=now,
-    )
+    only_percent = processing(50, "Starting", 20)
     assert (only_percent.rows, only_percent.rate, only_percent.eta) == (None, None, 20.0)
     assert render(only_percent, width=2) == "[#.]  50%  -- rows/s  0:20 left  processing"
 

@@ -3,12 +3,9 @@
 import datetime
 import io
 import json
-import subprocess
-import sys
 import uuid
 import zipfile
 from decimal import Decimal
-from pathlib import Path
 
 import openpyxl
 import pytest
@@ -26,9 +23,9 @@ from django_async_reports.writers import (
     get_writer_class,
 )
 from tests.factories import ReportFactory
+from tests.helpers import fresh_python_output
 from tests.testapp.reports import ChartedReport
 
-ROOT = Path(__file__).resolve().parent.parent
 UTC = datetime.timezone.utc
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -472,16 +469,7 @@ for cls in (XLSXWriter, PDFWriter):
     except ImportError:
         print(cls.format, "ImportError")
 """
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "tests.settings"},
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == [
+    assert fresh_python_output(code) == [
         'b"a\\r\\n\'=x\\r\\n"',
         "False False ['csv', 'json', 'ndjson']",
         "xlsx ImportError",

@@ -49,17 +49,7 @@ from tests.idor_matrix import (
     url_kwargs,
 )
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def no_throttles(settings):
-    """The matrix sends many requests per route: ownership is its subject, not the rates.
-
-    (A throttle answers before the object is looked up, the same for any id: a
-    429 tells nothing about whether an id exists.)
-    """
-    settings.ASYNC_REPORTS = {**settings.ASYNC_REPORTS, "THROTTLE_RATES": None}
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_throttles")]
 
 
 ROUTES = api_routes()

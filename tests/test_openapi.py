@@ -6,9 +6,6 @@ The fuzzing of a live server over this document is ``tests/e2e/test_openapi_fuzz
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,9 +15,9 @@ from openapi_spec_validator import validate
 from django_async_reports.api.openapi import report_request_component_name
 from django_async_reports.api.parameters_schema import FREE_FORM_PARAMETERS, parameters_schema
 from django_async_reports.registry import registry
+from tests.helpers import fresh_python_output
 from tests.testapp.reports import BrokenReport, SalesReport
 
-ROOT = Path(__file__).resolve().parent.parent
 REPORTS = "/api/v1/reports/"
 
 
@@ -181,16 +178,7 @@ print(response.status_code, spectacular_available(), sales["parameters_schema"])
 print(sorted(sales["parameters"]))
 print("django_async_reports.api.openapi" in sys.modules)
 """
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "tests.settings"},
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == [
+    assert fresh_python_output(code) == [
         "System check identified no issues (0 silenced).",
         "200 False None",
         "['end_date', 'start_date']",

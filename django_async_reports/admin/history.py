@@ -35,23 +35,25 @@ def _short(text: str, length: int = 80) -> str:
     return text if len(text) <= length else text[: length - 1] + "\u2026"
 
 
+#: What one run is, at a glance: in its schedule's inline and in the list of all runs.
+_RUN_COLUMNS = (
+    "due_at",
+    "trigger",
+    "status",
+    "report_link",
+    "row_count",
+    "file_size",
+    "email_status",
+    "webhook_status",
+)
+
+
 class ScheduleExecutionInline(ReadOnlyInline):
     """The latest runs of a schedule, newest first, each linked to its report."""
 
     model = ScheduleExecution
     formset = LatestExecutionsFormSet
-    fields = (
-        "due_at",
-        "trigger",
-        "status",
-        "report_link",
-        "row_count",
-        "file_size",
-        "email_status",
-        "webhook_status",
-        "error_summary",
-        "finished_at",
-    )
+    fields = (*_RUN_COLUMNS, "error_summary", "finished_at")
     readonly_fields = fields
     show_change_link = True
     verbose_name_plural = _("latest executions")
@@ -92,17 +94,7 @@ class WebhookDeliveryInline(ReadOnlyInline):
 class ScheduleExecutionAdmin(ReadOnlyAdmin):
     """Every run of every schedule, with its webhook delivery attempts."""
 
-    list_display = (
-        "schedule",
-        "due_at",
-        "trigger",
-        "status",
-        "report_link",
-        "row_count",
-        "file_size",
-        "email_status",
-        "webhook_status",
-    )
+    list_display = ("schedule", *_RUN_COLUMNS)
     list_filter = ("status", "trigger", "email_status", "webhook_status", "due_at")
     list_select_related = ("schedule", "report")
     search_fields = (

@@ -227,15 +227,24 @@ def _schema_view(tag: str, actions: dict[str, dict[str, Any]]) -> Any:
     )
 
 
+def _reading_docs(
+    plural: str, serializer: type[serializers.Serializer]
+) -> dict[str, dict[str, Any]]:
+    """The list and retrieve actions of a viewset of the user's own ``plural``."""
+    return {
+        "list": _documented(
+            summary=f"Your {plural}",
+            responses={200: serializer(many=True), **_errors(400, 404)},
+        ),
+        "retrieve": _documented(
+            summary=f"One of your {plural}",
+            responses={200: serializer, **_errors(on_object=True)},
+        ),
+    }
+
+
 _REPORT_DOCS = {
-    "list": _documented(
-        summary="Your reports",
-        responses={200: ReportSerializer(many=True), **_errors(400, 404)},
-    ),
-    "retrieve": _documented(
-        summary="One of your reports",
-        responses={200: ReportSerializer, **_errors(on_object=True)},
-    ),
+    **_reading_docs("reports", ReportSerializer),
     "create": _documented(
         summary="Request a report",
         parameters=[_IDEMPOTENCY_KEY],
@@ -289,14 +298,7 @@ _REPORT_DOCS = {
 }
 
 _SCHEDULE_DOCS = {
-    "list": _documented(
-        summary="Your schedules",
-        responses={200: ReportScheduleSerializer(many=True), **_errors(400, 404)},
-    ),
-    "retrieve": _documented(
-        summary="One of your schedules",
-        responses={200: ReportScheduleSerializer, **_errors(on_object=True)},
-    ),
+    **_reading_docs("schedules", ReportScheduleSerializer),
     "create": _documented(
         summary="Create a schedule",
         responses={201: ReportScheduleSerializer, **_errors(400)},
@@ -335,30 +337,37 @@ _SCHEDULE_DOCS = {
 }
 
 
-class ReportViewExtension(OpenApiViewExtension):
+class _DocumentedViewExtension(OpenApiViewExtension):
+    """A viewset with each action's answers, errors included: ``actions``, tagged ``tag``.
+
+    Matches no view itself (no ``target_class``); its subclasses name theirs.
+    """
+
+    tag: str
+    actions: dict[str, dict[str, Any]]
+
+    def view_replacement(self) -> Any:
+        @_schema_view(self.tag, self.actions)
+        class Documented(self.target_class):  # type: ignore[name-defined]
+            pass
+
+        return Documented
+
+
+class ReportViewExtension(_DocumentedViewExtension):
     """The reports viewset with each action's answers, errors included."""
 
     target_class = "django_async_reports.api.reports.ReportViewSet"
-
-    def view_replacement(self) -> Any:
-        @_schema_view("reports", _REPORT_DOCS)
-        class Documented(self.target_class):  # type: ignore[name-defined]
-            pass
-
-        return Documented
+    tag = "reports"
+    actions = _REPORT_DOCS
 
 
-class ScheduleViewExtension(OpenApiViewExtension):
+class ScheduleViewExtension(_DocumentedViewExtension):
     """The schedules viewset with each action's answers, errors included."""
 
     target_class = "django_async_reports.api.schedules.ScheduleViewSet"
-
-    def view_replacement(self) -> Any:
-        @_schema_view("schedules", _SCHEDULE_DOCS)
-        class Documented(self.target_class):  # type: ignore[name-defined]
-            pass
-
-        return Documented
+    tag = "schedules"
+    actions = _SCHEDULE_DOCS
 
 
 def report_request_component_name(report_type: str) -> str:

@@ -281,23 +281,31 @@ def _skip_inactive_owner(schedule: ReportSchedule, now: datetime) -> ScheduleExe
         name: str(Delivery.SKIPPED) if value == str(Delivery.PENDING) else value
         for name, value in _delivery_statuses(schedule).items()
     }
-    try:
-        with transaction.atomic():
-            execution = ScheduleExecution.objects.create(
-                schedule=schedule,
-                due_at=due_at,
-                status=ExecutionStatus.SKIPPED,
-                started_at=now,
-                finished_at=now,
-                note=INACTIVE_OWNER,
-                **statuses,
-            )
-    except IntegrityError:
+    execution = _record_finished_run(
+        schedule, due_at, now, status=ExecutionStatus.SKIPPED, note=INACTIVE_OWNER, **statuses
+    )
+    if execution is None:
         return None
     logger.warning(
         "Schedule %s was disabled: its owner %s is inactive.", schedule.pk, schedule.owner_id
     )
     return execution
+
+
+def _record_finished_run(
+    schedule: ReportSchedule, due_at: datetime | None, now: datetime, **fields: Any
+) -> ScheduleExecution | None:
+    """Record a run of ``schedule`` that ended as it started (skipped, failed), at ``now``.
+
+    None when that due instant is recorded already (by a tick running at the same time).
+    """
+    try:
+        with transaction.atomic():
+            return ScheduleExecution.objects.create(
+                schedule=schedule, due_at=due_at, started_at=now, finished_at=now, **fields
+            )
+    except IntegrityError:
+        return None
 
 
 def _run_due(schedule: ReportSchedule, now: datetime) -> ScheduleExecution | None:
@@ -320,18 +328,15 @@ def _run_due(schedule: ReportSchedule, now: datetime) -> ScheduleExecution | Non
     ReportSchedule.objects.filter(pk=schedule.pk).update(next_run_at=next_run_at, last_run_at=now)
     schedule.next_run_at, schedule.last_run_at = next_run_at, now
     if error is not None:
-        try:
-            with transaction.atomic():
-                execution = ScheduleExecution.objects.create(
-                    schedule=schedule,
-                    due_at=due_at,
-                    status=ExecutionStatus.FAILED,
-                    started_at=now,
-                    finished_at=now,
-                    error=error,
-                    **_failed_statuses(schedule),
-                )
-        except IntegrityError:
+        execution = _record_finished_run(
+            schedule,
+            due_at,
+            now,
+            status=ExecutionStatus.FAILED,
+            error=error,
+            **_failed_statuses(schedule),
+        )
+        if execution is None:
             return None
         _tell_owner(execution, schedule)
         return execution

@@ -7,7 +7,8 @@ import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
@@ -23,6 +24,9 @@ from . import limits, outbox, permissions
 from .lifecycle import queue_on_commit
 from .locks import lock_for_user
 from .reuse import expiry_margin, find_reusable_report, raise_priority
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 Outcome = Literal["created", "reused", "joined", "replayed"]
 
@@ -119,6 +123,22 @@ class ReportRequest:
         return bool(self.send_email or self.webhook_url)
 
 
+class RequestOptions(TypedDict, total=False):
+    """The keywords of :func:`request_report` besides ``user`` and ``report_type``.
+
+    They are :func:`build_request`'s, which holds their defaults and checks them.
+    """
+
+    parameters: Mapping[str, Any] | None
+    title: str
+    priority: str
+    send_email: bool
+    webhook_url: str
+    format: str | None
+    compress: bool
+    validated: bool
+
+
 def build_request(
     *,
     user: Any,
@@ -153,19 +173,7 @@ def build_request(
     )
 
 
-def request_report(
-    *,
-    user: Any,
-    report_type: str,
-    parameters: Mapping[str, Any] | None = None,
-    title: str = "",
-    priority: str = "normal",
-    send_email: bool = False,
-    webhook_url: str = "",
-    format: str | None = None,
-    compress: bool = False,
-    validated: bool = False,
-) -> Report:
+def request_report(*, user: Any, report_type: str, **options: Unpack[RequestOptions]) -> Report:
     """Create a pending report and queue its generation once the row is committed.
 
     ``parameters`` are validated by the generator's ``parameters_class`` unless
@@ -173,18 +181,7 @@ def request_report(
     ``format`` defaults to ``DEFAULT_FORMAT``. Always creates a new report:
     :func:`request_or_reuse_report` is the variant that reuses identical ones.
     """
-    request = build_request(
-        user=user,
-        report_type=report_type,
-        parameters=parameters,
-        title=title,
-        priority=priority,
-        send_email=send_email,
-        webhook_url=webhook_url,
-        format=format,
-        compress=compress,
-        validated=validated,
-    )
+    request = build_request(user=user, report_type=report_type, **options)
     return _created(_save(request))
 
 
@@ -241,16 +238,9 @@ def request_or_reuse_report(
     *,
     user: Any,
     report_type: str,
-    parameters: Mapping[str, Any] | None = None,
-    title: str = "",
-    priority: str = "normal",
-    send_email: bool = False,
-    webhook_url: str = "",
-    format: str | None = None,
-    compress: bool = False,
-    validated: bool = False,
     force: bool = False,
     idempotency_key: str = "",
+    **options: Unpack[RequestOptions],
 ) -> ReportRequestResult:
     """Like :func:`request_report`, but an identical recent request's report is returned.
 
@@ -270,18 +260,7 @@ def request_or_reuse_report(
     timeout gets no duplicate.
     """
     generator_class = registry.get(report_type)
-    request = build_request(
-        user=user,
-        report_type=report_type,
-        parameters=parameters,
-        title=title,
-        priority=priority,
-        send_email=send_email,
-        webhook_url=webhook_url,
-        format=format,
-        compress=compress,
-        validated=validated,
-    )
+    request = build_request(user=user, report_type=report_type, **options)
     if idempotency_key:
         with transaction.atomic():
             lock_for_user(user, f"idempotency:{idempotency_key}")
@@ -312,28 +291,19 @@ def request_or_reuse_report(
     return ReportRequestResult(_created(report), "created")
 
 
+#: What must match for a request to replay the report an earlier one created
+#: (attributes of both a ReportRequest and a Report).
+_replay_identity = attrgetter(
+    "report_type", "fingerprint", "title", "priority", "send_email", "webhook_url"
+)
+
+
 def _replay(user: Any, key: str, request: ReportRequest) -> ReportRequestResult | None:
     """The report an earlier request with ``key`` created, if any; it must be the same request."""
     earlier = Report.objects.filter(user=user, idempotency_key=key).first()
     if earlier is None:
         return None
-    asked = (
-        request.report_type,
-        request.fingerprint,
-        request.title,
-        request.priority,
-        request.send_email,
-        request.webhook_url,
-    )
-    made = (
-        earlier.report_type,
-        earlier.fingerprint,
-        earlier.title,
-        earlier.priority,
-        earlier.send_email,
-        earlier.webhook_url,
-    )
-    if asked != made:
+    if _replay_identity(request) != _replay_identity(earlier):
         raise IdempotencyKeyReused(
             "This Idempotency-Key was used with a different request: "
             "use a new key for a new request."

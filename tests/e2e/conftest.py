@@ -27,22 +27,10 @@ import requests
 # The host's Celery app, which its ``proj/__init__.py`` would import: the web
 # process then publishes with the configured app, and results can be read.
 from tests.celery_app import app as celery_app
+from tests.helpers import PROGRESS_KEYS
 from tests.worker import celery_worker, purge_queues, worker_log_path
 
 FINISHED = ("completed", "failed", "cancelled")
-PROGRESS_KEYS = {
-    "id",
-    "status",
-    "progress",
-    "message",
-    "started_at",
-    "completed_at",
-    "updated_at",
-    "rows",
-    "total",
-    "rows_per_second",
-    "eta_seconds",
-}
 
 
 def wait_for(predicate, timeout=30.0, interval=0.1, message="condition"):

@@ -105,6 +105,44 @@ def start_scheduled_run(owner, *, report_type="numbers", parameters=None, **sche
     return schedule, report, execution
 
 
+def due_daily_schedule(owner, receiver, **row_changes) -> ReportSchedule:
+    """A daily numbers schedule, e-mailed and posted to ``receiver``, due a minute ago.
+
+    The webhook URL and ``row_changes`` are set on the row: the API would refuse a
+    loopback address.
+    """
+    schedule = schedules.create_schedule(
+        owner=owner,
+        report_type="numbers",
+        title="Daily numbers",
+        frequency="daily",
+        send_email=True,
+        email_recipients=["manager@example.com"],
+    )
+    ReportSchedule.objects.filter(pk=schedule.pk).update(
+        webhook_url=receiver.url(),
+        webhook_secret=SECRET,
+        next_run_at=timezone.now() - datetime.timedelta(minutes=1),
+        **row_changes,
+    )
+    return schedule
+
+
+def tick_on_the_worker() -> dict[str, int]:
+    """Run the schedules' tick on the worker, as beat sends it; its counts."""
+    ensure_declared(tick_schedules.app)
+    return tick_schedules.apply_async(**route_for_priority("normal")).get(timeout=30)
+
+
+def the_signed_webhook(receiver, path: str | None = None) -> dict:
+    """The payload of the one webhook ``receiver`` got (at ``path``), signed with SECRET."""
+    [request] = receiver.received()
+    if path is not None:
+        assert request.path == path
+    verify_signature(SECRET, request.headers, request.body)
+    return request.json()
+
+
 def wait_report(report, timeout=30.0) -> Report:
     return wait_for(
         lambda: Report.objects.filter(pk=report.pk, status__in=Report.FINISHED_STATUSES).first(),
@@ -152,10 +190,7 @@ def test_scheduled_run_mails_the_csv_and_posts_a_signed_webhook(
     assert f"/api/v1/reports/{report.pk}/download/" in text_body(message)
 
     # The webhook, signed with the schedule's secret.
-    [request] = receiver.received()
-    assert request.path == "/reports/done"
-    verify_signature(SECRET, request.headers, request.body)
-    payload = request.json()
+    payload = the_signed_webhook(receiver, "/reports/done")
     assert payload["type"] == "report.completed"
     assert payload["data"]["report_id"] == str(report.pk)
     assert payload["data"]["row_count"] == 4
@@ -238,10 +273,9 @@ def test_failed_scheduled_run_tells_the_owner_and_the_webhook(delivery_worker, s
     assert report.error_message.startswith(SERVICE_UNREACHABLE)
     assert f"Error: {report.error_message}" in text_body(received.message)
     assert "the data source is down" not in text_body(received.message)
-    [request] = receiver.received()
-    verify_signature(SECRET, request.headers, request.body)
-    assert request.json()["type"] == "report.failed"
-    assert request.json()["data"]["error"] == report.error_message
+    payload = the_signed_webhook(receiver)
+    assert payload["type"] == "report.failed"
+    assert payload["data"]["error"] == report.error_message
 
 
 def test_skip_if_empty_delivers_nothing(delivery_worker, smtp, receiver):
@@ -286,24 +320,9 @@ def test_a_run_that_cannot_start_tells_the_owner_and_posts_no_webhook(
     a report): its webhook channel is recorded ``skipped``.
     """
     owner = UserFactory(username="olivia", email="olivia@example.com")
-    schedule = schedules.create_schedule(
-        owner=owner,
-        report_type="numbers",
-        title="Daily numbers",
-        frequency="daily",
-        send_email=True,
-        email_recipients=["manager@example.com"],
-    )
-    # The URL is set on the row: the API would refuse a loopback address.
-    ReportSchedule.objects.filter(pk=schedule.pk).update(
-        report_type="retired",
-        webhook_url=receiver.url(),
-        webhook_secret=SECRET,
-        next_run_at=timezone.now() - datetime.timedelta(minutes=1),
-    )
+    schedule = due_daily_schedule(owner, receiver, report_type="retired")
 
-    ensure_declared(tick_schedules.app)
-    counts = tick_schedules.apply_async(**route_for_priority("normal")).get(timeout=30)
+    counts = tick_on_the_worker()
     assert counts["started"] == 0
 
     execution = wait_for(
@@ -345,10 +364,7 @@ def test_cancelling_a_scheduled_run_over_http_posts_report_cancelled(
     execution = wait_execution(execution, webhook_status=Delivery.SENT)
     assert (execution.status, execution.error) == ("failed", "Cancelled")
     assert execution.email_status == Delivery.SKIPPED
-    [request] = receiver.received()
-    assert request.path == "/cancelled"
-    verify_signature(SECRET, request.headers, request.body)
-    payload = request.json()
+    payload = the_signed_webhook(receiver, "/cancelled")
     assert payload["type"] == "report.cancelled"
     assert payload["data"]["report_id"] == str(report.pk)
     assert payload["data"]["status"] == "cancelled"
@@ -397,24 +413,11 @@ def test_a_database_error_reaches_users_in_words(delivery_worker, smtp, receiver
 
 def test_a_due_schedule_of_an_inactive_owner_is_not_run(delivery_worker, smtp, receiver):
     owner = UserFactory(username="olivia", email="olivia@example.com")
-    schedule = schedules.create_schedule(
-        owner=owner,
-        report_type="numbers",
-        title="Daily numbers",
-        frequency="daily",
-        send_email=True,
-        email_recipients=["manager@example.com"],
-    )
-    ReportSchedule.objects.filter(pk=schedule.pk).update(
-        webhook_url=receiver.url(),
-        webhook_secret=SECRET,
-        next_run_at=timezone.now() - datetime.timedelta(minutes=1),
-    )
+    schedule = due_daily_schedule(owner, receiver)
     owner.is_active = False
     owner.save(update_fields=["is_active"])
 
-    ensure_declared(tick_schedules.app)
-    counts = tick_schedules.apply_async(**route_for_priority("normal")).get(timeout=30)
+    counts = tick_on_the_worker()
 
     assert counts == {"started": 0, "failed": 0, "skipped": 1}
     execution = ScheduleExecution.objects.get(schedule=schedule)

@@ -29,17 +29,11 @@ from tests.idor_matrix import (
     url_kwargs,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def no_throttles(settings):
-    """The matrix sends many requests per route: ownership is its subject, not the rates.
-
-    (A throttle answers before the object is looked up, the same for any id: a
-    429 tells nothing about whether an id exists.)
-    """
-    settings.ASYNC_REPORTS = {**settings.ASYNC_REPORTS, "THROTTLE_RATES": None}
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("no_throttles"),
+]
 
 
 #: A sample of MALFORMED_IDS: not a UUID, a NUL byte, far too long.
