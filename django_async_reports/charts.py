@@ -24,22 +24,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from math import isfinite
-from typing import TYPE_CHECKING, Any, Literal, TypedDict
-
-if TYPE_CHECKING:
-    from typing_extensions import Unpack
+from typing import Any, Literal
 
 ChartKind = Literal["bar", "line", "pie"]
 CHART_KINDS: tuple[str, ...] = ("bar", "line", "pie")
-
-
-class ChartOptions(TypedDict, total=False):
-    """The keywords of ``Chart.bar``, ``Chart.line`` and ``Chart.pie`` (see :class:`Chart`)."""
-
-    category: str
-    values: str | Sequence[str]
-    summary_key: str
-    max_points: int
 
 
 @dataclass(frozen=True)
@@ -63,24 +51,8 @@ class Chart:
             object.__setattr__(self, "values", _as_tuple(self.values))
 
     @classmethod
-    def bar(cls, title: str, **options: Unpack[ChartOptions]) -> Chart:
-        """Vertical bars (a "column" chart in Excel), one colour per series."""
-        return cls._of_kind("bar", title, **options)
-
-    @classmethod
-    def line(cls, title: str, **options: Unpack[ChartOptions]) -> Chart:
-        """One line per series over the categories, in their order."""
-        return cls._of_kind("line", title, **options)
-
-    @classmethod
-    def pie(cls, title: str, **options: Unpack[ChartOptions]) -> Chart:
-        """Shares of one series; negative and zero values are left out of the drawing."""
-        return cls._of_kind("pie", title, **options)
-
-    @classmethod
-    def _of_kind(
+    def bar(
         cls,
-        kind: ChartKind,
         title: str,
         *,
         category: str = "",
@@ -88,7 +60,34 @@ class Chart:
         summary_key: str = "",
         max_points: int = 100,
     ) -> Chart:
-        return cls(kind, title, category, _as_tuple(values), summary_key, max_points)
+        """Vertical bars (a "column" chart in Excel), one colour per series."""
+        return cls("bar", title, category, _as_tuple(values), summary_key, max_points)
+
+    @classmethod
+    def line(
+        cls,
+        title: str,
+        *,
+        category: str = "",
+        values: str | Sequence[str] = (),
+        summary_key: str = "",
+        max_points: int = 100,
+    ) -> Chart:
+        """One line per series over the categories, in their order."""
+        return cls("line", title, category, _as_tuple(values), summary_key, max_points)
+
+    @classmethod
+    def pie(
+        cls,
+        title: str,
+        *,
+        category: str = "",
+        values: str | Sequence[str] = (),
+        summary_key: str = "",
+        max_points: int = 100,
+    ) -> Chart:
+        """Shares of one series; negative and zero values are left out of the drawing."""
+        return cls("pie", title, category, _as_tuple(values), summary_key, max_points)
 
     @property
     def source(self) -> Literal["rows", "summary"]:

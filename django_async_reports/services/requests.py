@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, Literal, TypedDict
+from typing import Any, Literal
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
@@ -24,9 +24,6 @@ from . import limits, outbox, permissions
 from .lifecycle import queue_on_commit
 from .locks import lock_for_user
 from .reuse import expiry_margin, find_reusable_report, raise_priority
-
-if TYPE_CHECKING:
-    from typing_extensions import Unpack
 
 Outcome = Literal["created", "reused", "joined", "replayed"]
 
@@ -123,22 +120,6 @@ class ReportRequest:
         return bool(self.send_email or self.webhook_url)
 
 
-class RequestOptions(TypedDict, total=False):
-    """The keywords of :func:`request_report` besides ``user`` and ``report_type``.
-
-    They are :func:`build_request`'s, which holds their defaults and checks them.
-    """
-
-    parameters: Mapping[str, Any] | None
-    title: str
-    priority: str
-    send_email: bool
-    webhook_url: str
-    format: str | None
-    compress: bool
-    validated: bool
-
-
 def build_request(
     *,
     user: Any,
@@ -173,7 +154,19 @@ def build_request(
     )
 
 
-def request_report(*, user: Any, report_type: str, **options: Unpack[RequestOptions]) -> Report:
+def request_report(
+    *,
+    user: Any,
+    report_type: str,
+    parameters: Mapping[str, Any] | None = None,
+    title: str = "",
+    priority: str = "normal",
+    send_email: bool = False,
+    webhook_url: str = "",
+    format: str | None = None,
+    compress: bool = False,
+    validated: bool = False,
+) -> Report:
     """Create a pending report and queue its generation once the row is committed.
 
     ``parameters`` are validated by the generator's ``parameters_class`` unless
@@ -181,7 +174,18 @@ def request_report(*, user: Any, report_type: str, **options: Unpack[RequestOpti
     ``format`` defaults to ``DEFAULT_FORMAT``. Always creates a new report:
     :func:`request_or_reuse_report` is the variant that reuses identical ones.
     """
-    request = build_request(user=user, report_type=report_type, **options)
+    request = build_request(
+        user=user,
+        report_type=report_type,
+        parameters=parameters,
+        title=title,
+        priority=priority,
+        send_email=send_email,
+        webhook_url=webhook_url,
+        format=format,
+        compress=compress,
+        validated=validated,
+    )
     return _created(_save(request))
 
 
@@ -238,9 +242,16 @@ def request_or_reuse_report(
     *,
     user: Any,
     report_type: str,
+    parameters: Mapping[str, Any] | None = None,
+    title: str = "",
+    priority: str = "normal",
+    send_email: bool = False,
+    webhook_url: str = "",
+    format: str | None = None,
+    compress: bool = False,
+    validated: bool = False,
     force: bool = False,
     idempotency_key: str = "",
-    **options: Unpack[RequestOptions],
 ) -> ReportRequestResult:
     """Like :func:`request_report`, but an identical recent request's report is returned.
 
@@ -260,7 +271,18 @@ def request_or_reuse_report(
     timeout gets no duplicate.
     """
     generator_class = registry.get(report_type)
-    request = build_request(user=user, report_type=report_type, **options)
+    request = build_request(
+        user=user,
+        report_type=report_type,
+        parameters=parameters,
+        title=title,
+        priority=priority,
+        send_email=send_email,
+        webhook_url=webhook_url,
+        format=format,
+        compress=compress,
+        validated=validated,
+    )
     if idempotency_key:
         with transaction.atomic():
             lock_for_user(user, f"idempotency:{idempotency_key}")
