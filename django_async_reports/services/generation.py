@@ -10,23 +10,26 @@ from __future__ import annotations
 import itertools
 import tempfile
 import time
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Sequence
 from contextlib import closing
 from typing import Any
 
 from django.core.files import File
+from django.db.models import QuerySet
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from .. import progress
 from ..conf import report_settings
 from ..exceptions import ReportCancelled
+from ..generators import ReportGenerator
 from ..models import Report
 from ..registry import registry
 from ..storage import report_file_name, report_storage
-from ..writers import ReportContext, get_writer_class
-from . import outbox
+from ..writers import CSVWriter, ReportContext, ReportWriter, get_writer_class
+from . import copy_export, outbox
 from .files import delete_file
+from .queryset_rows import queryset_rows
 
 Status = Report.Status
 
@@ -67,6 +70,43 @@ def paced_batches(
             close()
 
 
+def _copy_plan(
+    rows: Any,
+    generator: ReportGenerator,
+    writer_class: type[ReportWriter],
+    columns: list[str],
+    neutralize: bool,
+) -> copy_export.CopyPlan | None:
+    """The COPY fast path's plan when it applies: a QuerySet, plain CSV, PostgreSQL."""
+    if not (isinstance(rows, QuerySet) and writer_class is CSVWriter and generator.copy_fast_path):
+        return None
+    return copy_export.plan_copy(
+        rows, columns, neutralize=neutralize, owner=type(generator).__name__
+    )
+
+
+def _write_rows(
+    rows: Iterable[Sequence[Any]],
+    writer: ReportWriter,
+    generator: ReportGenerator,
+    columns: list[str],
+    tracker: progress.ProgressTracker,
+    report_id: Any,
+) -> None:
+    """The rows path: rows in paced batches through the writer, progress and cancel per batch."""
+    batches = paced_batches(rows, max(1, generator.chunk_size), tracker.pace)
+    with closing(batches):  # closes rows() too: its cursor, its finally
+        for chunk in batches:
+            if tracker.rows == 0 and len(chunk[0]) != len(columns):
+                raise ValueError(
+                    f"{type(generator).__name__}.rows() yielded {len(chunk[0])} values "
+                    f"for {len(columns)} columns."
+                )
+            writer.write_rows(chunk)
+            if not tracker.advance(len(chunk)):
+                raise ReportCancelled(report_id)
+
+
 def generate(report: Report, *, task_state: Callable[[int, str], None] | None = None) -> Report:
     """Stream the generator's rows to a temporary file, then to the report storage.
 
@@ -103,20 +143,20 @@ def generate(report: Report, *, task_state: Callable[[int, str], None] | None = 
     with tempfile.TemporaryFile() as tmp:
         writer = writer_class(tmp, neutralize_formulas=neutralize, context=context)
         writer.write_header(columns)
-        batches = paced_batches(generator.rows(params), max(1, generator.chunk_size), tracker.pace)
-        with closing(batches):  # closes rows() too: its cursor, its finally
-            for chunk in batches:
-                if tracker.rows == 0 and len(chunk[0]) != len(columns):
-                    raise ValueError(
-                        f"{generator_class.__name__}.rows() yielded {len(chunk[0])} values "
-                        f"for {len(columns)} columns."
-                    )
-                writer.write_rows(chunk)
-                if not tracker.advance(len(chunk)):
-                    raise ReportCancelled(report.pk)
-        summary = generator.summary(params, tracker.rows)
-        writer.write_summary(summary, tracker.rows)
-        writer.close()
+        rows = generator.rows(params)
+        plan = _copy_plan(rows, generator, writer_class, columns, neutralize)
+        if plan is not None:
+            writer.close()  # the header is out; COPY appends the rows to the same file
+            if not copy_export.copy_rows(plan, tmp, tracker.advance):
+                raise ReportCancelled(report.pk)
+            summary = generator.summary(params, tracker.rows)
+        else:
+            if isinstance(rows, QuerySet):
+                rows = queryset_rows(rows, generator_class.__name__)
+            _write_rows(rows, writer, generator, columns, tracker, report.pk)
+            summary = generator.summary(params, tracker.rows)
+            writer.write_summary(summary, tracker.rows)
+            writer.close()
         tmp.seek(0)
         # The attempt is in the key: a stale run of this report (its worker
         # presumed lost) can never overwrite nor delete this run's file.

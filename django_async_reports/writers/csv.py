@@ -15,7 +15,9 @@ from .base import ReportWriter
 
 # Cells starting with these are run as formulas by Excel, LibreOffice and Sheets.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+# ASCII digits only: spreadsheets read no other digits as a number (and the
+# CSV fast path, services.copy_export, applies this very rule in SQL).
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
 # Types whose text never starts with a trigger, or is a plain number when it
 # does (a negative int): written as they are, without building their text twice.
 _SAFE_TYPES = frozenset({int, bool, type(None), datetime.date, datetime.datetime, datetime.time})
