@@ -176,7 +176,32 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             )
         )
     errors.extend(_check_email_link_expires(value("EMAIL_LINK_EXPIRES")))
+    errors.extend(_check_s3_streaming(value))
     return errors
+
+
+def _check_s3_streaming(value: Any) -> list[CheckMessage]:
+    """E060: S3_PART_SIZE is a whole number of bytes S3 takes as a part; E061: S3_STREAMING."""
+    from .services.s3_stream import MAX_PART_SIZE, MIN_PART_SIZE
+
+    messages: list[CheckMessage] = []
+    size = value("S3_PART_SIZE")
+    if (
+        isinstance(size, bool)
+        or not isinstance(size, int)
+        or not MIN_PART_SIZE <= size <= MAX_PART_SIZE
+    ):
+        messages.append(
+            _error(
+                f"{SETTINGS_NAME}['S3_PART_SIZE'] must be an integer number of bytes from "
+                f"{MIN_PART_SIZE} (5 MiB) to {MAX_PART_SIZE} (5 GiB), not {size!r}.",
+                "E060",
+                "S3 refuses a part smaller than 5 MiB, but the last, and larger than 5 GiB.",
+            )
+        )
+    if not isinstance(value("S3_STREAMING"), bool):
+        messages.append(_error(f"{SETTINGS_NAME}['S3_STREAMING'] must be True or False.", "E061"))
+    return messages
 
 
 # SigV4 refuses presigned URLs valid longer than 7 days.

@@ -96,6 +96,12 @@ DEFAULTS: dict[str, Any] = {
     # than this many seconds, even with no report row: something may store a
     # file a moment before committing its row. 0 turns the grace period off.
     "ORPHAN_GRACE_SECONDS": 3600,
+    # On django-storages' S3 backend, CSV, JSON and NDJSON reports are uploaded
+    # while they are written (a multipart upload, no local copy); False keeps
+    # the temporary file. Parts are S3_PART_SIZE bytes (S3's minimum: 5 MiB),
+    # held in memory one at a time.
+    "S3_STREAMING": True,
+    "S3_PART_SIZE": 8 * 1024 * 1024,
     # Lifetime in seconds of the presigned URLs downloads redirect to.
     "DOWNLOAD_URL_EXPIRES": 300,
     # Redirect downloads to the storage's (presigned) URL: True, False, or

@@ -12,6 +12,7 @@ from ..models import Report
 from ..storage import delete_report_files, get_report_storage
 from . import files, outbox
 from .lifecycle import expiry_for, hand_over_place
+from .s3_stream import STREAMED_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -29,12 +30,16 @@ def post_process(report_id: Any) -> Report | None:
     if report is None or not report.result_file:
         return None
     original = report.result_file.name
-    if report.compress and not original.endswith(files.GZIP_EXTENSION):
+    streamed = report.result_data.get(STREAMED_KEY) or {}
+    if streamed.get("name") == original:
+        # Uploaded as it was written (gzip included), and measured on the way.
+        stored = files.StoredFile(**streamed)
+    elif report.compress and not original.endswith(files.GZIP_EXTENSION):
         stored = files.compress(get_report_storage(), original)
     else:
         stored = files.measure(get_report_storage(), original)
     result_data = {
-        **report.result_data,
+        **{key: value for key, value in report.result_data.items() if key != STREAMED_KEY},
         "file_size": stored.size,
         "checksum": stored.checksum,
         "compressed": stored.name.endswith(files.GZIP_EXTENSION),

@@ -10,8 +10,9 @@ from __future__ import annotations
 import itertools
 import tempfile
 import time
-from collections.abc import Callable, Generator, Iterable, Sequence
-from contextlib import closing
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import asdict
 from typing import Any
 
 from django.core.files import File
@@ -27,7 +28,7 @@ from ..models import Report
 from ..registry import registry
 from ..storage import report_file_name, report_storage
 from ..writers import CSVWriter, ReportContext, ReportWriter, get_writer_class
-from . import copy_export, outbox
+from . import copy_export, outbox, s3_stream
 from .files import delete_file
 from .queryset_rows import queryset_rows
 
@@ -107,8 +108,26 @@ def _write_rows(
                 raise ReportCancelled(report_id)
 
 
+@contextmanager
+def _report_output(
+    name: str, writer_class: type[ReportWriter], *, compress: bool
+) -> Iterator[s3_stream.StreamedOutput]:
+    """Where the writer writes: an S3 upload as it goes (:mod:`.s3_stream`), or a temporary
+    file saved to the report storage once complete (nothing is saved on an error)."""
+    if s3_stream.streams(report_storage, writer_class.format):
+        with s3_stream.upload_stream(report_storage, name, compress=compress) as streamed:
+            yield streamed
+        return
+    with tempfile.TemporaryFile() as tmp:
+        output = s3_stream.StreamedOutput(fileobj=tmp, name=name)
+        yield output
+        tmp.seek(0)
+        output.name = report_storage.save(name, File(tmp, name=name))
+
+
 def generate(report: Report, *, task_state: Callable[[int, str], None] | None = None) -> Report:
-    """Stream the generator's rows to a temporary file, then to the report storage.
+    """Stream the generator's rows to the report storage: through a temporary file, or
+    straight into an S3 upload for the formats :mod:`.s3_stream` streams.
 
     Raises :class:`ReportCancelled` when the report is cancelled meanwhile (or
     another run took it over: every write is conditional on ``report.attempt``);
@@ -140,14 +159,23 @@ def generate(report: Report, *, task_state: Callable[[int, str], None] | None = 
         generated_at=timezone.now(),
         charts=tuple(generator_class.charts),
     )
-    with tempfile.TemporaryFile() as tmp:
-        writer = writer_class(tmp, neutralize_formulas=neutralize, context=context)
+    # The attempt is in the key: a stale run of this report (its worker
+    # presumed lost) can never overwrite nor delete this run's file.
+    name = report_file_name(
+        report.user_id,
+        report.pk,
+        generator.get_filename(),
+        writer_class.extension,
+        attempt=report.attempt,
+    )
+    with _report_output(name, writer_class, compress=report.compress) as output:
+        writer = writer_class(output.fileobj, neutralize_formulas=neutralize, context=context)
         writer.write_header(columns)
         rows = generator.rows(params)
         plan = _copy_plan(rows, generator, writer_class, columns, neutralize)
         if plan is not None:
             writer.close()  # the header is out; COPY appends the rows to the same file
-            if not copy_export.copy_rows(plan, tmp, tracker.advance):
+            if not copy_export.copy_rows(plan, output.fileobj, tracker.advance):
                 raise ReportCancelled(report.pk)
             summary = generator.summary(params, tracker.rows)
         else:
@@ -157,17 +185,7 @@ def generate(report: Report, *, task_state: Callable[[int, str], None] | None = 
             summary = generator.summary(params, tracker.rows)
             writer.write_summary(summary, tracker.rows)
             writer.close()
-        tmp.seek(0)
-        # The attempt is in the key: a stale run of this report (its worker
-        # presumed lost) can never overwrite nor delete this run's file.
-        name = report_file_name(
-            report.user_id,
-            report.pk,
-            generator.get_filename(),
-            writer_class.extension,
-            attempt=report.attempt,
-        )
-        stored_name = report_storage.save(name, File(tmp, name=name))
+    stored_name = output.name
     result_data: dict[str, Any] = {
         "format": writer_class.format,
         "row_count": tracker.rows,
@@ -175,6 +193,8 @@ def generate(report: Report, *, task_state: Callable[[int, str], None] | None = 
     }
     if summary is not None:
         result_data["summary"] = summary
+    if output.stored is not None:  # measured while uploading: post-processing reads nothing back
+        result_data[s3_stream.STREAMED_KEY] = asdict(output.stored)
     updated = Report.objects.filter(attempt=report.attempt).transition(
         report.pk,
         Status.PROCESSING,

@@ -12,6 +12,9 @@ case something stored a file a moment before committing its row. Anything
 that does not follow the layout (a folder whose name is not a report id) is
 counted as unrecognised and never deleted, unless its user folder belongs to
 no user at all.
+
+On S3 it also finds the incomplete multipart uploads a killed worker left under
+the prefix (no listing of objects shows them) and, with ``delete``, aborts them.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from ..storage import (
     prune_empty_folders,
     storage_root,
 )
+from . import s3_stream
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +59,10 @@ class OrphanSweepResult:
     owned: int = 0
     #: Deletes the storage refused (logged).
     failed: int = 0
+    #: Incomplete S3 multipart uploads no running generation writes (a killed worker's),
+    #: begun before the grace period: aborted when ``aborted_uploads`` says so.
+    stale_uploads: list[str] = field(default_factory=list)
+    aborted_uploads: int = 0
 
 
 def sweep_orphan_files(
@@ -84,14 +92,67 @@ def sweep_orphan_files(
         if delete and old:
             _delete(old, result)
             prune_empty_folders(folder)
+    _sweep_uploads(root, cutoff if grace > 0 else None, delete, result)
     logger.info(
-        "Orphan sweep: %s orphan file(s), %s deleted, %s too young, %s unrecognised.",
+        "Orphan sweep: %s orphan file(s), %s deleted, %s too young, %s unrecognised; "
+        "%s stale upload(s), %s aborted.",
         len(result.orphans),
         result.deleted,
         result.young,
         result.unrecognised,
+        len(result.stale_uploads),
+        result.aborted_uploads,
     )
     return result
+
+
+def _sweep_uploads(
+    root: str, cutoff: datetime | None, delete: bool, result: OrphanSweepResult
+) -> None:
+    """Find (and with ``delete`` abort) the incomplete S3 uploads no live generation owns.
+
+    A generation aborts its own upload on any error; one whose worker was
+    killed cannot. An upload is live while its report is processing under the
+    attempt its key names (``<user>/<report id>/<attempt>/<name>``): a long
+    report may upload for hours. Keys outside that layout are left alone.
+    """
+    storage = get_report_storage()
+    try:
+        listed = s3_stream.pending_uploads(storage, root)
+    except Exception:  # s3:ListBucketMultipartUploads not granted: the files' sweep stands
+        logger.warning("Could not list the incomplete uploads under %r", root, exc_info=True)
+        return
+    uploads = [upload for upload in listed if cutoff is None or upload.initiated < cutoff]
+    layout = {upload: _report_attempt(upload.name, root) for upload in uploads}
+    ids = {found[0] for found in layout.values() if found is not None}
+    live = set(
+        Report.objects.filter(pk__in=ids, status=Report.Status.PROCESSING).values_list(
+            "pk", "attempt"
+        )
+    )
+    for upload, found in layout.items():
+        if found is None or found in live:
+            continue
+        result.stale_uploads.append(upload.name)
+        if delete:
+            try:
+                s3_stream.abort_upload(storage, upload)
+            except Exception:
+                logger.warning("Could not abort the upload of %s", upload.key, exc_info=True)
+                result.failed += 1
+            else:
+                result.aborted_uploads += 1
+
+
+def _report_attempt(name: str, root: str) -> tuple[uuid.UUID, int] | None:
+    """(report id, attempt) of a key laid out as ``<root>/<user>/<report id>/<attempt>/<name>``."""
+    parts = name[len(root) :].lstrip("/").split("/") if root else name.split("/")
+    if len(parts) != 4 or not parts[2].isdigit():
+        return None
+    try:
+        return uuid.UUID(parts[1]), int(parts[2])
+    except ValueError:
+        return None
 
 
 def _orphans_in_user_folder(folder: str, user_part: str, result: OrphanSweepResult) -> list[str]:

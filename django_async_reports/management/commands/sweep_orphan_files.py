@@ -13,7 +13,8 @@ class Command(BaseCommand):
     help = (
         "List the report files in storage whose report row no longer exists (a deleted user "
         "or report whose file the storage refused to delete). A dry run unless --delete is "
-        "given. Files younger than ORPHAN_GRACE_SECONDS are left alone."
+        "given. Files younger than ORPHAN_GRACE_SECONDS are left alone. On S3, incomplete "
+        "multipart uploads of no running report are aborted too."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -44,7 +45,16 @@ class Command(BaseCommand):
             f"the grace period, kept; {result.unrecognised} unrecognised, kept; "
             f"{result.owned} owned by a report."
         )
+        if result.stale_uploads:
+            done = "aborted" if delete else "would be aborted"
+            count = result.aborted_uploads if delete else len(result.stale_uploads)
+            self.stdout.write(
+                f"{len(result.stale_uploads)} incomplete S3 upload(s) of no running report; "
+                f"{count} {done}."
+            )
         if result.failed:
             self.stderr.write(
-                self.style.WARNING(f"The storage refused to delete {result.failed} file(s).")
+                self.style.WARNING(
+                    f"The storage refused to delete {result.failed} file(s) or upload(s)."
+                )
             )
