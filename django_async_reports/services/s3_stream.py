@@ -123,7 +123,8 @@ class MultipartUpload(io.RawIOBase):
         self.size += len(view)
         self._buffer += view
         while len(self._buffer) >= self.part_size:
-            part = bytes(self._buffer[: self.part_size])
+            with memoryview(self._buffer) as buffered:  # one copy of the part, not two
+                part = bytes(buffered[: self.part_size])
             del self._buffer[: self.part_size]
             self._upload_part(part)
         return len(view)
