@@ -57,13 +57,6 @@ STATUSES = ["pending", "paid", "shipped", "cancelled"]
 REGIONS = ["north", "south", "east", "west"]
 CITIES = ["Lyon", "Zürich", "Kraków", "Porto", "Oslo", "Sevilla", "Gent"]
 
-# The xlsx rows of the anchors (1M rows through the ORM, 9 columns), for scale only: they
-# include the database, these figures do not.
-ANCHORS = {
-    "openpyxl": ("openpyxl write_only (anchors, with ORM)", 6_300, 66),
-    "xlsxwriter": ("xlsxwriter constant_memory (anchors, with ORM)", 11_100, 62),
-}
-
 
 def make_rows(count: int) -> Iterator[tuple]:
     """Deterministic rows of the 12-column shape: int, date, six str, int, Decimal x2, str."""
@@ -199,9 +192,6 @@ def main() -> None:
         rate = args.rows / seconds if seconds else float("inf")
         file_size = f"{size:.1f} MB" if size else "-"
         print(f"{METHODS[method][0]:<48} {rate:>10,.0f} {peak:>7.0f} MiB {file_size:>9}")
-    print("\nFor scale, the performance anchors (1M rows read through the ORM, 9 columns):")
-    for label, rate, peak in ANCHORS.values():
-        print(f"{label:<48} {rate:>10,} {peak:>7} MiB")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from django.db.models.query import (
 
 from ..exceptions import InvalidGenerator
 
-#: Rows fetched per round trip: the anchors' figure (fewer cost round trips, more cost memory).
+#: Rows fetched per round trip: fewer cost round trips, more cost memory.
 ITERATOR_CHUNK_SIZE = 2000
 
 
