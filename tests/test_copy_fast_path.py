@@ -11,8 +11,8 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from django.db import DataError
-from django.db.models import DecimalField, F, Sum
+from django.db import DataError, connections
+from django.db.models import DateTimeField, DecimalField, F, Sum
 from django.db.models.expressions import RawSQL
 from django.db.models.query import QuerySet
 
@@ -350,3 +350,160 @@ def test_non_finite_decimals_are_the_same_bytes(
     monkeypatch.setattr(TypedRowsReport, "copy_fast_path", False)
     assert run_csv(user) == fast
     assert (b"-Infinity,'-Infinity" in fast) is neutralize
+
+
+def same_bytes(user, monkeypatch, copy_calls, columns, rows) -> bytes:
+    """The fast path's file for ``rows()``, after checking it is the rows path's, byte for byte."""
+    monkeypatch.setattr(TypedRowsReport, "columns", columns)
+    monkeypatch.setattr(TypedRowsReport, "rows", lambda self, params: rows())
+    fast = run_csv(user)
+    assert len(copy_calls) == 1
+    monkeypatch.setattr(TypedRowsReport, "copy_fast_path", False)
+    slow = run_csv(user)
+    assert len(copy_calls) == 1
+    assert fast == slow, (fast, slow)
+    Report.objects.all().delete()
+    return fast
+
+
+def zone(hours: int, minutes: int = 0) -> datetime.timezone:
+    return datetime.timezone(datetime.timedelta(hours=hours, minutes=minutes))
+
+
+MOMENTS = [
+    datetime.datetime(2024, 3, 1, 12, 34, 56, tzinfo=UTC),
+    datetime.datetime(2024, 3, 1, 12, 34, 56, 123456, tzinfo=UTC),
+    datetime.datetime(2024, 3, 1, 12, 34, 56, 500000, tzinfo=UTC),  # PostgreSQL prints ".5"
+    datetime.datetime(2024, 3, 1, 12, 34, 56, 123450, tzinfo=UTC),
+    datetime.datetime(2024, 3, 1, 12, 34, 56, 1, tzinfo=UTC),
+    datetime.datetime(2024, 1, 15, 9, 30, tzinfo=zone(5, 30)),
+    datetime.datetime(2024, 1, 15, 9, 30, 0, 250000, tzinfo=zone(-3)),
+    datetime.datetime(2024, 7, 1, 8, 0, 0, 500, tzinfo=zone(5)),
+    datetime.datetime(1965, 6, 1, 0, 0, 0, 10, tzinfo=UTC),
+    datetime.datetime(1850, 1, 1, 12, 0, tzinfo=UTC),  # a local mean time: offsets with seconds
+    datetime.datetime(1, 1, 2, 0, 0, tzinfo=UTC),
+    datetime.datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC),
+    None,
+]
+DAYS = [datetime.date(1, 1, 1), datetime.date(5, 1, 1), datetime.date(2024, 2, 29)]
+CLOCKS = [
+    datetime.time(0, 0),
+    datetime.time(23, 59, 59, 999999),
+    datetime.time(1, 2, 3, 450000),
+    datetime.time(12, 0, 0, 10),
+]
+
+
+def make_moments() -> None:
+    for index, moment in enumerate(MOMENTS):
+        TypedRow.objects.create(
+            moment=moment,
+            day=DAYS[index % len(DAYS)] if index < 2 * len(DAYS) else None,
+            clock=CLOCKS[index % len(CLOCKS)] if index < 2 * len(CLOCKS) else None,
+        )
+
+
+def moment_rows():
+    """timestamptz, timestamp (its UTC wall time), date and time columns."""
+    naive = RawSQL("testapp_typedrow.moment AT TIME ZONE 'UTC'", [], output_field=DateTimeField())
+    return TypedRow.objects.order_by("pk").values_list("moment", naive, "day", "clock")
+
+
+@pytest.fixture
+def database_time_zone():
+    """Sets the database connections' TIME_ZONE (the session zone Django reads datetimes in)."""
+
+    wrapper = connections["default"]  # not the proxy: its cached properties are the wrapper's
+
+    def reset() -> None:
+        for name in ("timezone", "timezone_name"):
+            wrapper.__dict__.pop(name, None)
+        wrapper.close()  # the next connection sets its session's zone
+
+    original = wrapper.settings_dict["TIME_ZONE"]
+
+    def set_zone(name: str | None) -> None:
+        wrapper.settings_dict["TIME_ZONE"] = name
+        reset()
+
+    yield set_zone
+    wrapper.settings_dict["TIME_ZONE"] = original
+    reset()
+
+
+@pytest.mark.parametrize(
+    "zone_name",
+    [None, "UTC", "Asia/Kolkata", "America/Argentina/Buenos_Aires", "Africa/Monrovia"],
+)
+def test_datetimes_in_every_session_zone_are_the_same_bytes(
+    user, monkeypatch, copy_calls, database_time_zone, zone_name
+):
+    make_moments()
+    database_time_zone(zone_name)
+    content = same_bytes(
+        user, monkeypatch, copy_calls, ["Moment", "Naive", "Day", "Clock"], moment_rows
+    ).decode()
+    offset = {"Asia/Kolkata": "+05:30", "America/Argentina/Buenos_Aires": "-03:00"}
+    assert f"{offset.get(zone_name, '+00:00')},2024-01-15 04:00:00," in content
+    assert ",2024-03-01 12:34:56.123456,0005-01-01,23:59:59.999999\r\n" in content
+    assert ",2024-03-01 12:34:56.500000,2024-02-29,01:02:03.450000\r\n" in content
+    assert ",2024-03-01 12:34:56,0001-01-01,00:00:00\r\n" in content
+
+
+def test_naive_datetimes_when_use_tz_is_off(user, settings, monkeypatch, copy_calls):
+    make_moments()
+    settings.USE_TZ = False
+    settings.TIME_ZONE = "Asia/Kolkata"
+    content = same_bytes(
+        user, monkeypatch, copy_calls, ["Moment", "Naive", "Day", "Clock"], moment_rows
+    ).decode()
+    assert "\r\n2024-03-01 18:04:56,2024-03-01 12:34:56,0001-01-01,00:00:00\r\n" in content
+
+
+@pytest.mark.parametrize("neutralize", [True, False])
+def test_decimals_of_every_scale_are_the_same_bytes(
+    user, settings, monkeypatch, copy_calls, neutralize
+):
+    set_reports(settings, NEUTRALIZE_FORMULAS=neutralize)
+    values = ["5", "-5", "0", "-12.5", "12.50", "-0.000001", "0.0000001", "-0.00000010"]
+    values += ["0.0000000000", "-0.0000000001", "1.0000000000", "123456789.123456789"]
+    values += ["0.000009999", "9999999999.9999999999", "0.123456", "-0.1234567"]
+    for index, value in enumerate(values):
+        TypedRow.objects.create(label=value, number=-(3**index))
+    content = same_bytes(
+        user,
+        monkeypatch,
+        copy_calls,
+        ["Value", "Number"],
+        lambda: TypedRow.objects.order_by("pk").values_list(
+            RawSQL("testapp_typedrow.label::numeric", [], output_field=DecimalField()), "number"
+        ),
+    )
+    assert b"\r\n0E-10,-6561\r\n" in content and b"\r\n-1E-10,-19683\r\n" in content
+
+
+FIRST_CHARACTERS = [
+    *(f"{trigger}x" for trigger in ("=", "+", "-", "@", "\t", "\r")),
+    *("=", "+", "-", "@", "\t", "\r"),
+    *("-12.5", "+3", ".5", "-.5", "5.", "-5e3", "1e-5", "--5", "-1,5", "+ 3"),
+    *("A", "@A", "B", "a", "~", "0=x", " =x", "?", "é=x", "\u00a0-1", ""),
+    None,
+]
+
+
+@pytest.mark.parametrize("neutralize", [True, False])
+def test_text_starting_with_every_trigger_is_the_same_bytes(
+    user, settings, monkeypatch, copy_calls, neutralize
+):
+    set_reports(settings, NEUTRALIZE_FORMULAS=neutralize)
+    for text in FIRST_CHARACTERS:
+        TypedRow.objects.create(label=text, note=text)
+    content = same_bytes(
+        user,
+        monkeypatch,
+        copy_calls,
+        ["Label", "Note"],
+        lambda: TypedRow.objects.order_by("pk").values_list("label", "note"),
+    ).decode()
+    assert ("\r\n'=x,'=x\r\n" in content) is neutralize
+    assert "\r\n-12.5,-12.5\r\n" in content and "\r\n,\r\n" in content
