@@ -176,7 +176,24 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             )
         )
     errors.extend(_check_email_link_expires(value("EMAIL_LINK_EXPIRES")))
+    errors.extend(_check_gzip_level(value("GZIP_LEVEL")))
     return errors
+
+
+def _check_gzip_level(level: Any) -> list[CheckMessage]:
+    """E027: GZIP_LEVEL is None or an integer from 1 to 9 (zlib's scale)."""
+    if level is None or (
+        isinstance(level, int) and not isinstance(level, bool) and 1 <= level <= 9
+    ):
+        return []
+    return [
+        _error(
+            f"{SETTINGS_NAME}['GZIP_LEVEL'] must be None or an integer from 1 to 9, not {level!r}.",
+            "E027",
+            "None picks python-isal's level 3 when the fast-gzip extra is installed, "
+            "zlib's level 6 otherwise.",
+        )
+    ]
 
 
 # SigV4 refuses presigned URLs valid longer than 7 days.
