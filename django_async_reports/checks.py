@@ -177,6 +177,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         )
     errors.extend(_check_email_link_expires(value("EMAIL_LINK_EXPIRES")))
     errors.extend(_check_s3_streaming(value))
+    errors.extend(_check_gzip_level(value("GZIP_LEVEL")))
     return errors
 
 
@@ -202,6 +203,22 @@ def _check_s3_streaming(value: Any) -> list[CheckMessage]:
     if not isinstance(value("S3_STREAMING"), bool):
         messages.append(_error(f"{SETTINGS_NAME}['S3_STREAMING'] must be True or False.", "E061"))
     return messages
+
+
+def _check_gzip_level(level: Any) -> list[CheckMessage]:
+    """E027: GZIP_LEVEL is None or an integer from 1 to 9 (zlib's scale)."""
+    if level is None or (
+        isinstance(level, int) and not isinstance(level, bool) and 1 <= level <= 9
+    ):
+        return []
+    return [
+        _error(
+            f"{SETTINGS_NAME}['GZIP_LEVEL'] must be None or an integer from 1 to 9, not {level!r}.",
+            "E027",
+            "None picks python-isal's level 3 when the fast-gzip extra is installed, "
+            "zlib's level 6 otherwise.",
+        )
+    ]
 
 
 # SigV4 refuses presigned URLs valid longer than 7 days.

@@ -82,6 +82,10 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_FORMAT": "csv",
     # Rows shown in the table of a PDF summary.
     "PDF_PREVIEW_ROWS": 50,
+    # gzip level of compressed reports, 1-9 (zlib's scale). None: python-isal's
+    # level 3 when the fast-gzip extra is installed (about 5x zlib 6's speed),
+    # else zlib's 6. 1-3 use python-isal when installed; 4-9 always use zlib.
+    "GZIP_LEVEL": None,
     # -- reuse of identical reports ---------------------------------------------
     # A request identical to a completed report at most this many seconds old
     # (same user, report_type, format, compression, normalised parameters)

@@ -255,3 +255,23 @@ def test_task_results_must_be_a_boolean(settings):
 
     settings.ASYNC_REPORTS = {**settings.ASYNC_REPORTS, "TASK_RESULTS": "yes"}
     assert [m.id for m in check_settings()] == ["django_async_reports.E018"]
+
+
+@pytest.mark.parametrize(
+    ("level", "expected"),
+    [
+        (None, []),
+        (1, []),
+        (3, []),
+        (9, []),
+        (0, ["django_async_reports.E027"]),
+        (10, ["django_async_reports.E027"]),
+        (6.0, ["django_async_reports.E027"]),
+        (True, ["django_async_reports.E027"]),
+        ("6", ["django_async_reports.E027"]),
+    ],
+)
+def test_gzip_level_is_none_or_1_to_9(level, expected):
+    with override_settings(ASYNC_REPORTS={"GZIP_LEVEL": level}):
+        messages = check_settings()
+    assert ids(messages) == expected

@@ -15,7 +15,6 @@ lifecycle rule (docs/storage.md).
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import logging
@@ -27,7 +26,8 @@ from typing import IO, Any
 
 from ..conf import report_settings
 from ..exceptions import AsyncReportsError
-from .files import GZIP_EXTENSION, GZIP_LEVEL, StoredFile
+from .files import BLOCK_SIZE, GZIP_EXTENSION, StoredFile
+from .gzipping import gzip_backend
 
 logger = logging.getLogger(__name__)
 
@@ -221,13 +221,41 @@ class StreamedOutput:
     stored: StoredFile | None = None
 
 
-def gzip_stream(fileobj: Any, name: str) -> gzip.GzipFile:
+class _Blocked(io.RawIOBase):
+    """Passes writes on to ``target`` in blocks of exactly BLOCK_SIZE bytes (the last one
+    shorter on ``close``), as post-processing reads a file: igzip's output depends on how
+    its input is split."""
+
+    def __init__(self, target: Any) -> None:
+        super().__init__()
+        self.target = target
+        self.pending = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.pending += data
+        while len(self.pending) >= BLOCK_SIZE:
+            self.target.write(bytes(self.pending[:BLOCK_SIZE]))
+            del self.pending[:BLOCK_SIZE]
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            if self.pending:
+                self.target.write(bytes(self.pending))
+                self.pending.clear()
+            self.target.close()
+        super().close()
+
+
+def gzip_stream(fileobj: Any, name: str) -> Any:
     """A gzip writer on ``fileobj`` whose bytes are post-processing's (``files.compress``):
-    the same level, ``mtime=0``, and the uncompressed file's name in the header."""
+    the same backend and level, the same input blocks, ``mtime=0``, and the uncompressed
+    file's name in the header. Closing it finishes the gzip stream."""
     inner_name = name.rsplit("/", 1)[-1]
-    return gzip.GzipFile(
-        filename=inner_name, mode="wb", fileobj=fileobj, compresslevel=GZIP_LEVEL, mtime=0
-    )
+    return _Blocked(gzip_backend().open(fileobj, filename=inner_name))
 
 
 @contextmanager
