@@ -325,11 +325,14 @@ class PartitionedNumbersReport(NumbersReport):
 
     def rows(self, params, partition=None):
         lo, hi = partition if partition is not None else (1, params["count"] + 1)
+        # What the end-to-end tests read: which process ran the part, and how far it got.
+        seen = f"part:{getattr(self.report, 'pk', '')}:{lo}"
         for n in range(lo, hi):
             if n == params["crash_at"] and cache.add(f"crashed:{self.report.pk}", 1, 600):
                 os.kill(os.getpid(), signal.SIGKILL)
             if params["delay"]:
                 time.sleep(params["delay"])
+                cache.set(seen, {"pid": os.getpid(), "row": n}, 600)
             yield (n, n * n, params["text"])
 
     def summary(self, params, row_count):
