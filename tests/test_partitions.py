@@ -313,3 +313,23 @@ def test_s3_parts_under_5_mib_are_streamed_through_the_worker(
     split = run_all(numbers(user, 3), part_messages)
     assert file_bytes(split) == file_bytes(whole)
     assert "-" not in etag(s3_endpoint, s3_reports, split.result_file.name)
+
+
+def test_an_assembly_step_nobody_sent_is_sent_by_the_sweeper(user, part_messages, monkeypatch):
+    report = start(numbers(user, 2))
+    monkeypatch.setattr(
+        "django_async_reports.services.outbox.send", lambda report, step, **kw: False
+    )
+    for message in part_messages:
+        services.run_part(*message)
+    report.refresh_from_db()
+    assert report.next_step == "assemble"  # recorded, never sent (the process died, say)
+    monkeypatch.undo()
+
+    sent = []
+    monkeypatch.setattr(
+        "django_async_reports.services.publishing.publish_step",
+        lambda report, step, countdown=None: sent.append(step),
+    )
+    assert services.sweep(timezone.now() + timedelta(minutes=5)).sent == 1
+    assert sent == ["assemble"]
