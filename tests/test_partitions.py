@@ -84,7 +84,8 @@ def test_parts_joined_are_the_bytes_of_one_run(user, part_messages, fmt):
     assert len(part_messages) == 4
     assert file_bytes(split) == file_bytes(whole)
     assert split.result_data["checksum"] == whole.result_data["checksum"]
-    assert split.result_data["checksum"] == "sha256:" + hashlib.sha256(file_bytes(split)).hexdigest()
+    digest = hashlib.sha256(file_bytes(split)).hexdigest()
+    assert split.result_data["checksum"] == f"sha256:{digest}"
     assert split.result_data["row_count"] == 1000
     assert split.result_data["summary"] == {"numbers": 1000}
     assert split.result_data["parts"] == 4
@@ -132,7 +133,9 @@ def test_formats_that_do_not_concatenate_run_as_one_task(user, part_messages):
     assert not ReportPart.objects.exists()
 
 
-def test_only_the_last_part_to_finish_records_the_assembly(user, part_messages, captured_dispatches):
+def test_only_the_last_part_to_finish_records_the_assembly(
+    user, part_messages, captured_dispatches
+):
     report = numbers(user, 3)
     start(report)
     services.run_part(*part_messages[0])
@@ -259,7 +262,7 @@ def test_unsent_parts_are_sent_by_the_sweeper(user, monkeypatch, captured_dispat
     monkeypatch.setattr(routing, "send_task", lambda name, args, **kw: sent.append(tuple(args)))
     result = services.sweep(timezone.now() + timedelta(minutes=5))
     assert result.sent == 2
-    assert sorted(sent) == [(str(report.pk), report.attempt, 0), (str(report.pk), report.attempt, 1)]
+    assert sorted(sent) == [(str(report.pk), report.attempt, index) for index in (0, 1)]
     assert not ReportPart.objects.filter(report=report, sent_at=None).exists()
 
 
