@@ -63,11 +63,11 @@ def file_bytes(report):
         return fh.read()
 
 
-def numbers(user, parts, fmt="csv", count=1000, compress=False, **params):
+def numbers(user, parts, fmt="csv", count=1000, compress=False, title="Numbers", **params):
     return ReportFactory(
         user=user,
         report_type="partitioned_numbers",
-        title="Numbers",  # the gzip header holds the file's name
+        title=title,  # the gzip header holds the file's name
         format=fmt,
         compress=compress,
         parameters={"count": count, "text": "=x", "parts": parts, **params},
@@ -336,3 +336,15 @@ def test_an_assembly_step_nobody_sent_is_sent_by_the_sweeper(user, part_messages
     )
     assert services.sweep(timezone.now() + timedelta(minutes=5)).sent == 1
     assert sent == ["assemble"]
+
+
+def test_a_part_never_takes_the_name_of_the_reports_file(user, part_messages):
+    report = numbers(user, 2, title="part.00001.1")  # slugified: "part000011"
+    run = start(report).attempt
+    services.run_part(*part_messages[1])
+    part = ReportPart.objects.get(report=report, index=1)
+    assert part.file_name == f"reports/{user.pk}/{report.pk}/{run}/part.00001.1.csv"
+    services.run_part(*part_messages[0])
+    services.assemble(report.pk)
+    report.refresh_from_db()
+    assert report.result_file.name.endswith(f"/{run}/part000011.csv")

@@ -40,7 +40,7 @@ from ..exceptions import InvalidGenerator, ReportCancelled
 from ..generators import ReportGenerator
 from ..models import Report, ReportPart
 from ..registry import registry
-from ..storage import report_file_name, report_storage
+from ..storage import report_part_name, report_storage
 from ..writers import ReportWriter, get_writer_class
 from . import copy_export, outbox
 from .files import delete_file
@@ -229,12 +229,8 @@ def run_part(
             writer.close()
         size, checksum = _measure(tmp)
         # The claim is in the name: a stale run of this part never overwrites this one's file.
-        name = report_file_name(
-            report.user_id,
-            report.pk,
-            f"part.{part.index:05d}.{part.claims}",
-            writer_class.extension,
-            attempt=run,
+        name = report_part_name(
+            report.user_id, report.pk, run, part.index, part.claims, writer_class.extension
         )
         stored = report_storage.save(name, File(tmp, name=name))
     finish_part(report, part, stored, tracker.rows, size, checksum)
