@@ -22,6 +22,7 @@ class AsyncReportsConfig(AppConfig):
             checks,  # noqa: F401  (registers the system checks)
             ops_checks,  # noqa: F401  (registers the health and metrics settings' checks)
             pages,  # noqa: F401  (registers the "My reports" page's check)
+            part_tasks,  # noqa: F401  (registers the partitioned reports' tasks)
             security_checks,  # noqa: F401  (registers the security settings' checks)
             tasks,  # noqa: F401  (registers the shared tasks)
         )

@@ -35,7 +35,12 @@ TASK_NAMES = (
     routing.DELIVER_WEBHOOK,
     routing.CLEANUP_EXPIRED_REPORTS,
     routing.SWEEP_REPORTS,
+    routing.GENERATE_REPORT_PART,
+    routing.ASSEMBLE_REPORT,
 )
+
+#: The tasks whose time limits come with each message (the report type's).
+PER_MESSAGE_LIMITS = frozenset({routing.GENERATE_REPORT, routing.GENERATE_REPORT_PART})
 
 #: Retries of a failed result-backend write, unless the host sets its own
 #: ``result_backend_transport_options["retry_policy"]``.
@@ -149,15 +154,16 @@ def _worker_safety(conf: Any) -> None:
 
 
 def short_task_limits() -> dict[str, dict[str, float]]:
-    """``task_annotations`` giving every task but generate_report its soft and hard limits.
+    """``task_annotations`` giving every task but the generation's its soft and hard limits.
 
-    generate_report gets its limits on each message, per report type.
+    generate_report and generate_report_part get their limits on each message,
+    per report type.
     """
     limits = {
         "soft_time_limit": report_settings.TASK_SOFT_TIME_LIMIT,
         "time_limit": report_settings.task_time_limit,
     }
-    return {name: dict(limits) for name in TASK_NAMES if name != routing.GENERATE_REPORT}
+    return {name: dict(limits) for name in TASK_NAMES if name not in PER_MESSAGE_LIMITS}
 
 
 def _with_time_limits(host_annotations: Any) -> Any:

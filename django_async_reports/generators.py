@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -77,6 +78,11 @@ class ReportGenerator:
             raise InvalidGenerator(f"{name} must set columns to a non-empty list of strings.")
         if cls.rows is ReportGenerator.rows:
             raise InvalidGenerator(f"{name} must implement rows(self, params).")
+        if cls.partitions is not ReportGenerator.partitions and not cls.takes_partition():
+            raise InvalidGenerator(
+                f"{name} declares partitions(): its rows() must accept them, "
+                "as rows(self, params, partition=None)."
+            )
         from .writers import writer_classes
 
         if cls.formats is not None:
@@ -188,8 +194,36 @@ class ReportGenerator:
         It may instead return a QuerySet of ``values_list(...)`` (or
         ``values(...)``) in ``columns`` order: it is read in chunks, never cached
         whole, and CSV reports on PostgreSQL are written by ``COPY``.
+
+        A generator that declares :meth:`partitions` takes a third argument,
+        ``rows(self, params, partition=None)``: one of its descriptors, or None
+        for every row (the report is then run as one task, in a format that
+        does not concatenate, say).
         """
         raise NotImplementedError("ReportGenerator subclasses must implement rows().")
+
+    def partitions(self, params: dict[str, Any]) -> Sequence[Any] | None:
+        """Optionally split the rows into parts generated in parallel, in this order.
+
+        Return JSON-serialisable descriptors (key ranges such as ``[lo, hi]``,
+        ids, dates...); each part's task calls ``rows(params, partition=descriptor)``
+        and the parts' files are joined in order, so the file is the same bytes as
+        ``rows(params)`` writes when the parts together yield its rows in order.
+        None (the default), or fewer than two parts, runs the report as one task.
+        Only formats whose files concatenate (CSV, NDJSON) are split; see
+        docs/partitions.md.
+        """
+        return None
+
+    @classmethod
+    def takes_partition(cls) -> bool:
+        """Whether ``rows`` accepts a ``partition`` argument (a partitioned generator's)."""
+        try:
+            parameters = inspect.signature(cls.rows).parameters
+        except (TypeError, ValueError):
+            return False
+        kinds = {p.kind for p in parameters.values()}
+        return "partition" in parameters or inspect.Parameter.VAR_KEYWORD in kinds
 
     def summary(self, params: dict[str, Any], row_count: int) -> dict[str, Any] | None:
         """Optionally return summary figures stored in ``result_data["summary"]``."""

@@ -36,6 +36,8 @@ DELIVER_WEBHOOK = "django_async_reports.deliver_webhook"
 TICK_SCHEDULES = "django_async_reports.tick_schedules"
 CLEANUP_EXPIRED_REPORTS = "django_async_reports.cleanup_expired_reports"
 SWEEP_REPORTS = "django_async_reports.sweep_reports"
+GENERATE_REPORT_PART = "django_async_reports.generate_report_part"
+ASSEMBLE_REPORT = "django_async_reports.assemble_report"
 
 #: AMQP reply code of a passive declare of a queue that does not exist.
 NOT_FOUND = 404

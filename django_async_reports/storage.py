@@ -85,6 +85,20 @@ def report_file_name(
     return "/".join([*_prefix_parts(), user_part, report_part, *attempt_part, filename])
 
 
+def report_part_name(
+    user_id: Any, report_id: uuid.UUID, attempt: int, index: int, claim: int, extension: str
+) -> str:
+    """Key of a partitioned run's part: ``<report folder>/<attempt>/part.<index>.<claim>.<ext>``.
+
+    Dots separate the numbers: a title's slug has none, so a part never takes
+    the name of a report's file, whatever its title.
+    """
+    if not _EXTENSION.match(extension):
+        raise ValueError(f"Invalid report file extension: {extension!r}.")
+    name = f"part.{int(index):05d}.{int(claim)}.{extension}"
+    return f"{report_folder(user_id, report_id)}/{int(attempt)}/{name}"
+
+
 def report_folder(user_id: Any, report_id: uuid.UUID) -> str:
     """The folder (key prefix) that holds a report's files and nothing else's."""
     user_part = slugify(str(user_id)) or "user"

@@ -145,7 +145,7 @@ def generate_report(self: Any, report_id: str) -> dict[str, Any]:
             self.update_state(state="PROGRESS", meta={"progress": percent, "message": message})
 
     try:
-        report = services.generate(report, task_state=task_state)
+        report = services.generate_or_split(report, task_state=task_state)
     except ReportCancelled:
         logger.info(
             "Report %s was cancelled while running (or taken over by another run).", report_id

@@ -63,6 +63,7 @@ OWNER_LOOKUPS = {
     "django_async_reports.reportschedule": "owner",
     "django_async_reports.scheduleexecution": "schedule__owner",
     "django_async_reports.webhookdelivery": "report__user",
+    "django_async_reports.reportpart": "report__user",
 }
 
 

@@ -14,7 +14,7 @@ PACKAGE = ROOT / "django_async_reports"
 #: Modules allowed past ~400 lines, with the reason docs/architecture.md gives.
 LONG_MODULES = {
     "writers/pdf.py": "one cohesive format: layout, figures, charts and the preview table",
-    "models.py": "Django's one models module: four models and their querysets",
+    "models.py": "Django's one models module: five models and their querysets",
 }
 MAX_LINES = 420
 
@@ -44,7 +44,7 @@ def test_no_module_grows_past_its_job():
 
 def test_domain_never_imports_the_task_module():
     """Tasks are sent by name (routing.send_task); only entry points import tasks.py."""
-    allowed = {"apps.py", "tasks.py"}
+    allowed = {"apps.py", "tasks.py", "part_tasks.py"}
     importers = []
     for path in PACKAGE.rglob("*.py"):
         name = str(path.relative_to(PACKAGE))

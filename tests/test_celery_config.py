@@ -127,11 +127,12 @@ def test_every_task_of_the_package_is_routed():
     """A task missing from TASK_NAMES would go to the host's default queue."""
     from celery import Task
 
-    from django_async_reports import tasks
+    from django_async_reports import part_tasks, tasks
 
     names = {
         value.name
-        for value in vars(tasks).values()
+        for module in (tasks, part_tasks)
+        for value in vars(module).values()
         if isinstance(value, Task) and value.name.startswith("django_async_reports.")
     }
     assert names == set(TASK_NAMES)
@@ -198,6 +199,8 @@ def test_task_names_are_the_published_ones():
         "django_async_reports.deliver_webhook",
         "django_async_reports.cleanup_expired_reports",
         "django_async_reports.sweep_reports",
+        "django_async_reports.generate_report_part",
+        "django_async_reports.assemble_report",
     }
 
 
@@ -293,7 +296,10 @@ def test_task_events_are_on_for_flower_unless_the_host_set_them(settings):
     assert app.conf.task_send_sent_event is True
 
 
-SHORT_TASKS = set(TASK_NAMES) - {"django_async_reports.generate_report"}
+SHORT_TASKS = set(TASK_NAMES) - {
+    "django_async_reports.generate_report",
+    "django_async_reports.generate_report_part",
+}
 
 
 def test_every_task_but_generate_report_gets_the_task_time_limits(settings):
@@ -353,11 +359,12 @@ def test_host_task_annotations_are_kept_and_win():
 
 def test_step_retry_delays_stay_under_the_bound_the_check_assumes():
     """E021 counts a post-processing or notification retry as waiting this long at most."""
-    from django_async_reports import tasks
+    from django_async_reports import part_tasks, tasks
     from django_async_reports.broker_limits import STEP_RETRY_DELAY_BOUND
 
+    found = [*vars(tasks).values(), *vars(part_tasks).values()]
     for name in SHORT_TASKS - {"django_async_reports.deliver_webhook"}:
-        task = next(t for t in vars(tasks).values() if getattr(t, "name", None) == name)
+        task = next(t for t in found if getattr(t, "name", None) == name)
         assert (task.default_retry_delay or 0) <= STEP_RETRY_DELAY_BOUND, name
 
 

@@ -15,7 +15,9 @@ One module per use case: :mod:`.requests` (validate, create, reuse),
 :mod:`.sweeping` (what no process will send or finish any more),
 :mod:`.lifecycle` (claim, retry, fail, cancel, delete), :mod:`.failures`
 (an error in words for users, in full for admins), :mod:`.generation`
-(the run loop), :mod:`.completion` (the post-processing step), :mod:`.files`,
+(the run loop), :mod:`.partitions`, :mod:`.part_assembly` and :mod:`.assembly`
+(one report's parts on many workers, joined into its file), :mod:`.completion`
+(the post-processing step), :mod:`.files`,
 :mod:`.notify`, :mod:`.permissions` and :mod:`.limits` (who may run what, and
 how much), :mod:`.erasure` (a user's files and rows, for erasure requests)
 and :mod:`.orphans` (files no row owns); :mod:`.operations` (what
@@ -44,6 +46,8 @@ from .notify import notify, notify_report
 from .operations import StuckReport, requeue_report, stuck_reports
 from .orphans import OrphanSweepResult, sweep_orphan_files
 from .outbox import WAITING_FOR_QUEUE
+from .part_assembly import assemble
+from .partitions import generate_or_split, run_part
 from .requests import (
     ReportRequestResult,
     regenerate_report,
@@ -63,6 +67,7 @@ __all__ = [
     "ReportRequestResult",
     "StuckReport",
     "SweepResult",
+    "assemble",
     "cancel_report",
     "claim_report",
     "delete_report",
@@ -72,6 +77,7 @@ __all__ = [
     "fail_report",
     "find_reusable_report",
     "generate",
+    "generate_or_split",
     "heartbeat",
     "is_running",
     "notification_done",
@@ -87,6 +93,7 @@ __all__ = [
     "resolve_format",
     "retry_for",
     "retry_report",
+    "run_part",
     "schedule_retry",
     "stuck_reports",
     "sweep",

@@ -71,7 +71,7 @@ def paced_batches(
             close()
 
 
-def _copy_plan(
+def copy_plan(
     rows: Any,
     generator: ReportGenerator,
     writer_class: type[ReportWriter],
@@ -86,7 +86,7 @@ def _copy_plan(
     )
 
 
-def _write_rows(
+def write_rows(
     rows: Iterable[Sequence[Any]],
     writer: ReportWriter,
     generator: ReportGenerator,
@@ -172,7 +172,7 @@ def generate(report: Report, *, task_state: Callable[[int, str], None] | None = 
         writer = writer_class(output.fileobj, neutralize_formulas=neutralize, context=context)
         writer.write_header(columns)
         rows = generator.rows(params)
-        plan = _copy_plan(rows, generator, writer_class, columns, neutralize)
+        plan = copy_plan(rows, generator, writer_class, columns, neutralize)
         if plan is not None:
             writer.close()  # the header is out; COPY appends the rows to the same file
             if not copy_export.copy_rows(plan, output.fileobj, tracker.advance):
@@ -181,7 +181,7 @@ def generate(report: Report, *, task_state: Callable[[int, str], None] | None = 
         else:
             if isinstance(rows, QuerySet):
                 rows = queryset_rows(rows, generator_class.__name__)
-            _write_rows(rows, writer, generator, columns, tracker, report.pk)
+            write_rows(rows, writer, generator, columns, tracker, report.pk)
             summary = generator.summary(params, tracker.rows)
             writer.write_summary(summary, tracker.rows)
             writer.close()

@@ -1,6 +1,6 @@
 """The report row as an outbox: each step's message is recorded before it is sent.
 
-A step (generate, post-process, notify) is written on the row as
+A step (generate, assemble a partitioned run's parts, post-process, notify) is written on the row as
 ``next_step`` in the same UPDATE that makes it due, then published; a publish
 the broker confirmed clears it. When the publish fails (broker down or
 blocked) or the process dies first, the row keeps the step and the sweeper
@@ -30,6 +30,7 @@ Step = Report.Step
 # The steps as plain strings (what the row stores).
 GENERATE = str(Step.GENERATE)
 POST_PROCESS = str(Step.POST_PROCESS)
+ASSEMBLE = str(Step.ASSEMBLE)
 NOTIFY = str(Step.NOTIFY)
 
 #: Progress message of a report whose generation could not be queued yet.

@@ -21,6 +21,7 @@ Step = Report.Step
 _TASKS = {
     Step.GENERATE: routing.GENERATE_REPORT,
     Step.POST_PROCESS: routing.POST_PROCESS_REPORT,
+    Step.ASSEMBLE: routing.ASSEMBLE_REPORT,
     Step.NOTIFY: routing.SEND_REPORT_NOTIFICATION,
 }
 

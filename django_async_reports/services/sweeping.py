@@ -15,6 +15,9 @@ Run by beat every ``SWEEP_INTERVAL`` seconds (``configure_celery``) and by the
   can never take it back, and counts as a lost worker: after
   ``MAX_WORKER_LOSSES`` it fails.
 
+The parts of a partitioned run whose message the broker never confirmed
+are sent too (:func:`~.partitions.send_unsent_parts`).
+
 Rows are claimed with ``SKIP LOCKED``: two sweepers never handle one row. A
 step sent twice (a slow publisher and the sweeper) is harmless: each step
 starts with a conditional update.
@@ -38,6 +41,7 @@ from ..registry import registry
 from . import outbox
 from .lifecycle import fail_report, worker_lost_message
 from .outbox import publish_grace
+from .partitions import send_unsent_parts
 from .publishing import generation_limits
 
 logger = logging.getLogger(__name__)
@@ -69,6 +73,9 @@ def sweep(now: datetime | None = None) -> SweepResult:
     take_back_lost_runs(now, result)
     if not result.broker_down:
         send_due_steps(now, result)
+    if not result.broker_down:
+        parts_sent, result.broker_down = send_unsent_parts(now)
+        result.sent += parts_sent
     if result.sent or result.requeued or result.failed or result.broker_down:
         logger.info("Sweep: %s", result.as_dict())
     return result
@@ -80,6 +87,8 @@ def _matches(report: Report) -> bool:
         return report.status == Status.PENDING
     if report.next_step == outbox.POST_PROCESS:
         return report.status == Status.PROCESSING and bool(report.result_file)
+    if report.next_step == outbox.ASSEMBLE:
+        return report.status == Status.PROCESSING and not report.result_file
     return report.status in Report.FINISHED_STATUSES
 
 

@@ -41,6 +41,9 @@ class ReportWriter:
     content_type: ClassVar[str]
     label: ClassVar[str] = ""
     requires: ClassVar[tuple[str, ...]] = ()
+    #: True when files written in parts and joined byte for byte are one valid file
+    #: (no footer, no summary in the file): partitioned reports are split only then.
+    concatenable: ClassVar[bool] = False
     extra: ClassVar[str] = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -69,6 +72,13 @@ class ReportWriter:
 
     def write_rows(self, rows: Sequence[Sequence[Any]]) -> None:
         raise NotImplementedError("ReportWriter subclasses must implement write_rows().")
+
+    def resume(self, columns: Sequence[str]) -> None:
+        """Prepare to write rows that follow another part's: ``write_header`` without the header.
+
+        Concatenable formats implement it; the first part writes the header.
+        """
+        raise NotImplementedError(f"{type(self).__name__} files cannot be written in parts.")
 
     def write_summary(self, summary: Mapping[str, Any] | None, row_count: int) -> None:
         """Called once after the last row; formats without a summary ignore it."""

@@ -62,6 +62,7 @@ class CSVWriter(ReportWriter):
     extension = "csv"
     content_type = "text/csv; charset=utf-8"
     label = "CSV"
+    concatenable = True
 
     def __init__(self, fileobj: Any, **kwargs: Any) -> None:
         super().__init__(fileobj, **kwargs)
@@ -73,6 +74,9 @@ class CSVWriter(ReportWriter):
         if self.neutralize_formulas:
             columns = [neutralize_cell(column) for column in columns]
         self._csv.writerow(columns)
+
+    def resume(self, columns: Sequence[str]) -> None:
+        """Nothing to prepare: the first part's file holds the header."""
 
     def write_rows(self, rows: Sequence[Sequence[Any]]) -> None:
         if self.neutralize_formulas:

@@ -83,6 +83,11 @@ class NDJSONWriter(_JSONObjectsWriter):
     extension = "ndjson"
     content_type = "application/x-ndjson"
     label = "NDJSON (JSON lines)"
+    concatenable = True
+
+    def resume(self, columns: Sequence[str]) -> None:
+        """The keys, as ``write_header`` sets them (NDJSON has no header line)."""
+        self.write_header(columns)
 
     def write_rows(self, rows: Sequence[Sequence[Any]]) -> None:
         if rows:

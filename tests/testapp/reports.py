@@ -297,3 +297,77 @@ class TypedRowsReport(ReportGenerator):
 
     def rows(self, params):
         return self.queryset(params).values_list(*TYPED_FIELDS)
+
+
+class PartitionedNumbersParameters(NumbersParameters):
+    parts = serializers.IntegerField(min_value=0, max_value=64, default=0)
+    # The run that reaches row ``crash_at`` kills its worker process, once (a lost worker).
+    crash_at = serializers.IntegerField(min_value=0, default=0)
+
+
+@register
+class PartitionedNumbersReport(NumbersReport):
+    """``numbers`` split in ``parts`` key ranges (0: not split), for the partitioned reports.
+
+    The same generator with and without ``parts`` must write the same bytes.
+    """
+
+    report_type = "partitioned_numbers"
+    parameters_class = PartitionedNumbersParameters
+    chunk_size = 50
+
+    def partitions(self, params):
+        parts, count = params["parts"], params["count"]
+        if not parts:
+            return None
+        bounds = [count * i // parts for i in range(parts + 1)]
+        return [(bounds[i] + 1, bounds[i + 1] + 1) for i in range(parts)]  # [lo, hi)
+
+    def rows(self, params, partition=None):
+        lo, hi = partition if partition is not None else (1, params["count"] + 1)
+        # What the end-to-end tests read: which process ran the part, and how far it got.
+        seen = f"part:{getattr(self.report, 'pk', '')}:{lo}"
+        for n in range(lo, hi):
+            if n == params["crash_at"] and cache.add(f"crashed:{self.report.pk}", 1, 600):
+                os.kill(os.getpid(), signal.SIGKILL)
+            if params["delay"]:
+                time.sleep(params["delay"])
+                cache.set(seen, {"pid": os.getpid(), "row": n}, 600)
+            yield (n, n * n, params["text"])
+
+    def summary(self, params, row_count):
+        return {"numbers": row_count}
+
+
+class PartitionedSalesParameters(serializers.Serializer):
+    parts = serializers.IntegerField(min_value=0, max_value=16, default=0)
+
+
+@register
+class PartitionedSalesReport(ReportGenerator):
+    """The user's sales by primary-key ranges, as a QuerySet (CSV on PostgreSQL: COPY)."""
+
+    report_type = "partitioned_sales"
+    parameters_class = PartitionedSalesParameters
+    columns = ["sale_id", "date", "customer", "amount"]
+
+    def queryset(self, params):
+        return Sale.objects.filter(owner=self.user).order_by("pk")
+
+    def count(self, params):
+        return self.queryset(params).count()
+
+    def partitions(self, params):
+        if not params["parts"]:
+            return None
+        keys = list(self.queryset(params).values_list("pk", flat=True))
+        if not keys:
+            return None
+        step = -(-len(keys) // params["parts"])
+        return [[keys[i], keys[min(i + step, len(keys)) - 1]] for i in range(0, len(keys), step)]
+
+    def rows(self, params, partition=None):
+        rows = self.queryset(params)
+        if partition is not None:
+            rows = rows.filter(pk__range=partition)
+        return rows.values_list("pk", "sold_on", "customer", "amount")
