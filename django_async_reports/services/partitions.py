@@ -44,7 +44,7 @@ from ..storage import report_part_name, report_storage
 from ..writers import ReportWriter, get_writer_class
 from . import copy_export, outbox
 from .files import delete_file
-from .generation import copy_plan, write_rows, generate
+from .generation import copy_plan, generate, write_rows
 from .lifecycle import fail_report, worker_lost_message
 from .outbox import publish_grace
 from .publishing import generation_limits
