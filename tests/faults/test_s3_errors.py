@@ -106,12 +106,20 @@ def test_s3_failing_when_the_file_is_stored_the_report_is_retried_and_completes_
 
 
 def test_s3_failing_in_post_processing_keeps_the_file_and_completes(s3, s3_ledger, alice, notified):
-    """Before: post-processing failed after 3 retries 10 s apart and deleted the file."""
+    """Before: post-processing failed after 3 retries 10 s apart and deleted the file.
+
+    XLSX, because CSV is gzipped while it streams to S3 and never read back:
+    an XLSX file is written whole, then post-processing reads it to compress it.
+    """
     faults = s3["faults"]
     faults.fail("GET")  # the generation stores its file; post-processing cannot read it
     try:
         created = alice.create(
-            report_type="numbers", parameters={"count": 9}, compress=True, **notified
+            report_type="numbers",
+            parameters={"count": 9},
+            format="xlsx",
+            compress=True,
+            **notified,
         )
         rid = created["id"]
         # botocore's own retries give up; then the step's retry is scheduled.
