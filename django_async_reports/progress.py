@@ -11,7 +11,8 @@ conditional update that doubles as the cancellation check.
 
 The cache entry also carries the rows done, the total when known, the rate
 (rows per second since the first row was asked for) and the estimated time
-left, which the API's ``progress`` action serves without a database query.
+left, which the API's ``progress`` action serves without a database query (the claim
+also writes the owner and the start, so that a poll needs no row).
 """
 
 from __future__ import annotations

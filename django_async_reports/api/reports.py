@@ -13,10 +13,11 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.fields import empty
 from rest_framework.filters import OrderingFilter
+from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from .. import progress, services
+from .. import services
 from ..conf import report_settings
 from ..downloads import download_response
 from ..models import Report
@@ -25,6 +26,7 @@ from ..services import permissions
 from .base import AsyncReportsViewMixin
 from .filters import ReportFilter
 from .parameters_schema import parameters_schema
+from .progress_answers import cached_entry, from_cache, from_row, object_rules_apply
 from .report_serializers import ReportCreateSerializer, ReportSerializer
 
 
@@ -63,27 +65,6 @@ def idempotency_key_of(request: Request) -> str:
             {"Idempotency-Key": ["At most 255 visible ASCII characters, such as a UUID."]}
         )
     return key
-
-
-#: The rate fields of a progress answer; null when not known.
-RATE_KEYS = ("rows", "total", "rows_per_second", "eta_seconds")
-
-
-def rates_from_row(report: Report) -> dict[str, Any]:
-    """The rate fields the row alone gives: a completed report's, 0 rows for a pending one.
-
-    A running report's come from the progress cache (null without it); a
-    failed or cancelled report's are null.
-    """
-    rates: dict[str, Any] = dict.fromkeys(RATE_KEYS)
-    if report.status == Report.Status.PENDING:
-        rates["rows"] = 0
-    elif report.status == Report.Status.COMPLETED:
-        rows, duration = report.row_count, report.duration_seconds
-        rates.update(rows=rows, total=rows, eta_seconds=0)
-        if rows is not None and duration:
-            rates["rows_per_second"] = round(rows / duration, 1)
-    return rates
 
 
 class ReportViewSet(
@@ -171,32 +152,23 @@ class ReportViewSet(
     def progress(self, request: Request, pk: str | None = None) -> Response:
         """Status, percentage, rows, rate and time left: from the cache while running, else the row.
 
-        While running, the rate fields come from the cache only (no query beyond
-        the row's): an unreachable cache leaves them null. A completed report
-        answers its final row count, its average rate and ``eta_seconds`` 0.
+        A running report's answer comes from the progress cache alone, with no
+        database query, when the cache entry is fresh and names the requester
+        as the owner (``progress_answers``); otherwise from the row, with the
+        cache's fresher figures merged in. A completed report answers its final
+        row count, its average rate and ``eta_seconds`` 0.
         """
-        report = self.get_object()
-        data: dict[str, Any] = {
-            "id": str(report.pk),
-            "status": report.status,
-            "progress": report.progress,
-            "message": report.progress_message,
-            "started_at": report.started_at,
-            "completed_at": report.completed_at,
-            "updated_at": report.updated_at,
-            **rates_from_row(report),
-        }
-        cached = progress.read_cache(report.pk) if report.is_active else None
-        if cached and cached.get("status") == report.status:
-            # The worker writes the row, then the cache: a poll in between finds
-            # the row ahead, whose percentage and message then go together.
-            if int(cached.get("progress") or 0) >= report.progress:
-                data["progress"] = int(cached.get("progress") or 0)
-                data["message"] = cached.get("message") or data["message"]
-                data["updated_at"] = cached.get("updated_at") or data["updated_at"]
-            if report.status == Report.Status.PROCESSING:
-                data.update({key: cached.get(key) for key in RATE_KEYS})
-        return Response(data)
+        cached = cached_entry(pk)
+        if not object_rules_apply(self.get_permissions()):
+            answer = from_cache(pk, cached, request.user)
+            if answer is not None:
+                return Response(answer)
+        # The row, by primary key among the user's own: the list's filters and
+        # ordering (query parameters) have nothing to say about one report.
+        report = get_object_or_404(self.get_queryset(), pk=pk)
+        self.check_object_permissions(request, report)
+        self.object = report
+        return Response(from_row(report, cached))
 
     @action(detail=True, methods=["get"])
     def download(self, request: Request, pk: str | None = None) -> Any:

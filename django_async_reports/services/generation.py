@@ -8,14 +8,12 @@ seconds, so progress and a cancel are seen in time whatever the pace of rows.
 from __future__ import annotations
 
 import itertools
-import tempfile
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import asdict
 from typing import Any
 
-from django.core.files import File
 from django.db.models import QuerySet
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -28,7 +26,7 @@ from ..models import Report
 from ..registry import registry
 from ..storage import report_file_name, report_storage
 from ..writers import CSVWriter, ReportContext, ReportWriter, get_writer_class
-from . import copy_export, outbox, s3_stream
+from . import copy_export, measured_output, outbox, s3_stream
 from .files import delete_file
 from .queryset_rows import queryset_rows
 
@@ -113,16 +111,16 @@ def _report_output(
     name: str, writer_class: type[ReportWriter], *, compress: bool
 ) -> Iterator[s3_stream.StreamedOutput]:
     """Where the writer writes: an S3 upload as it goes (:mod:`.s3_stream`), or a temporary
-    file saved to the report storage once complete (nothing is saved on an error)."""
+    file saved to the report storage once complete, measured on the way when it can be
+    (:mod:`.measured_output`); nothing is saved on an error."""
     if s3_stream.streams(report_storage, writer_class.format):
         with s3_stream.upload_stream(report_storage, name, compress=compress) as streamed:
             yield streamed
         return
-    with tempfile.TemporaryFile() as tmp:
-        output = s3_stream.StreamedOutput(fileobj=tmp, name=name)
+    with measured_output.temp_file_output(
+        report_storage, name, writer_class.format, compress=compress
+    ) as output:
         yield output
-        tmp.seek(0)
-        output.name = report_storage.save(name, File(tmp, name=name))
 
 
 def generate(report: Report, *, task_state: Callable[[int, str], None] | None = None) -> Report:
@@ -193,7 +191,7 @@ def generate(report: Report, *, task_state: Callable[[int, str], None] | None = 
     }
     if summary is not None:
         result_data["summary"] = summary
-    if output.stored is not None:  # measured while uploading: post-processing reads nothing back
+    if output.stored is not None:  # measured while written: post-processing reads nothing back
         result_data[s3_stream.STREAMED_KEY] = asdict(output.stored)
     updated = Report.objects.filter(attempt=report.attempt).transition(
         report.pk,

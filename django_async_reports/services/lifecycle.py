@@ -186,10 +186,13 @@ def claim_report(
     if not claimed:
         return None
     report = Report.objects.select_related("user").get(pk=report_id)
-    # An earlier attempt's rows and rate no longer apply.
+    # An earlier attempt's rows and rate no longer apply. The owner and the
+    # start let the API answer progress polls from the cache alone.
     progress.write_cache(
         report.pk,
         status=Status.PROCESSING,
+        owner_id=report.user_id,
+        started_at=report.started_at.isoformat() if report.started_at else None,
         progress=report.progress,
         message="Starting",
         rows=0,
