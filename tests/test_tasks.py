@@ -66,9 +66,39 @@ def test_a_format_library_missing_on_the_worker_fails_without_retry(user, monkey
     assert "xlsxwriter" in report.error_detail
 
 
-def test_chain_steps_in_process(user):
+def test_a_generation_applied_on_its_own_finishes_the_report(user, mailoutbox):
+    """The host's test idiom: ``generate_report.apply`` with no broker completes and notifies.
+
+    The steps it hands over to run in-process too; the broker is pointed at a
+    port where nothing listens, so a publish would fail.
+    """
+    app = tasks.generate_report.app
+    saved_url = app.conf.broker_url
+    app.conf.broker_url = "amqp://guest:guest@127.0.0.1:9//"
+    try:
+        report = ReportFactory(
+            user=user, parameters={"count": 4, "delay": 0, "text": ""}, send_email=True
+        )
+        result = tasks.generate_report.apply(args=[str(report.pk)])
+    finally:
+        app.conf.broker_url = saved_url
+    assert result.result["rows"] == 4
+    report.refresh_from_db()
+    assert (report.status, report.progress, report.next_step) == ("completed", 100, "")
+    assert report.result_data["row_count"] == 4
+    assert report.result_file.name and report.notified_at is not None
+    assert len(mailoutbox) == 1
+    # Redelivered steps find the work done: nothing twice.
+    assert tasks.post_process_report.apply(args=[str(report.pk)]).result["status"] == "skipped"
+    assert tasks.send_report_notification.apply(args=[str(report.pk)]).result["notified"] is False
+    assert len(mailoutbox) == 1
+
+
+def test_chain_steps_in_process(user, captured_dispatches):
+    """Each step on its own, the hand-overs captured (as a worker receives them)."""
     report = ReportFactory(user=user, parameters={"count": 4, "delay": 0, "text": ""})
     assert tasks.generate_report.apply(args=[str(report.pk)]).result["rows"] == 4
+    assert [step for _, step, _ in captured_dispatches.steps] == ["post_process"]
     assert tasks.post_process_report.apply(args=[str(report.pk)]).result["status"] == "completed"
     assert tasks.send_report_notification.apply(args=[str(report.pk)]).result["notified"] is True
     # A redelivered notification step notifies no one twice.
@@ -187,7 +217,8 @@ def test_a_failing_result_backend_never_fails_the_run(user, monkeypatch, caplog)
     assert len(calls) == 1  # the first write failed; the next ones were not tried
     assert "The Celery result backend failed (store_result)" in caplog.text
     report.refresh_from_db()
-    assert (report.status, report.progress) == ("processing", 99)
+    # Applied in-process, the generation ran the later steps in-process too.
+    assert (report.status, report.progress) == ("completed", 100)
 
 
 @pytest.mark.parametrize("status", ["processing", "completed", "cancelled"])
@@ -206,3 +237,32 @@ def test_retries_without_the_database_back_off_for_about_five_minutes():
     countdowns = [tasks._database_retry_countdown(n) for n in range(tasks.DATABASE_RETRIES)]
     assert countdowns == [5, 10, 20, 40, 80, 160]
     assert 4 * 60 <= sum(countdowns) <= 6 * 60  # a restart or a failover, not RETRY_COUNTDOWN
+
+
+def test_always_eager_completes_a_requested_report(user, django_capture_on_commit_callbacks):
+    """``CELERY_TASK_ALWAYS_EAGER``: ``request_report`` runs every step in-process."""
+    from django_async_reports import services
+
+    app = tasks.generate_report.app
+    saved = app.conf.task_always_eager, app.conf.broker_url
+    app.conf.task_always_eager = True
+    app.conf.broker_url = "amqp://guest:guest@127.0.0.1:9//"  # nothing listens: no publish
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            report = services.request_report(
+                user=user, report_type="numbers", parameters={"count": 3}
+            )
+    finally:
+        app.conf.task_always_eager, app.conf.broker_url = saved
+    report.refresh_from_db()
+    assert (report.status, report.progress) == ("completed", 100)
+    assert report.result_data["row_count"] == 3
+
+
+def test_the_documented_idiom_with_a_model_created_report(user):
+    """docs/generators.md: ``Report.objects.create`` then ``generate_report.apply([report.id])``."""
+    report = Report.objects.create(user=user, report_type="numbers", parameters={"count": 2})
+    tasks.generate_report.apply(args=[report.id])
+    report.refresh_from_db()
+    assert report.status == "completed" and report.progress == 100
+    assert report.result_data["row_count"] == 2
