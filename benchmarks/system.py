@@ -213,14 +213,25 @@ def measure_progress(base_url: str, user: Any, token: str, args: argparse.Namesp
     return {"rps": {n: t["rps"] for n, t in totals.items()}, "totals": totals, "queries": queries}
 
 
-def timed_reports(user: Any, concurrency: int, count: int, rows: int) -> tuple[float, float]:
-    """Seconds from the first request to the last ``completed_at`` and to the last request."""
+def cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot, from ``/proc/stat``."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def timed_reports(user: Any, concurrency: int, count: int, rows: int) -> tuple[float, float, float]:
+    """Seconds from the first request to the last ``completed_at`` and to the last request,
+    and the share of the machine's CPU time that was busy meanwhile (every process: the
+    worker, PostgreSQL, RabbitMQ, Redis, this one): a machine already busy with one worker
+    process has no room for a second one to double the rate."""
     from django.db.models import Max
 
     from django_async_reports import services
     from django_async_reports.models import Report
 
     with celery_worker(concurrency, f"c{concurrency}"):
+        cpu_before = cpu_times()
         started = time.time()
         ids = [
             services.request_report(user=user, report_type="numbers", parameters={"count": rows}).pk
@@ -235,10 +246,13 @@ def timed_reports(user: Any, concurrency: int, count: int, rows: int) -> tuple[f
                     f"{count} reports not finished on the {concurrency}-process worker"
                 )
             time.sleep(0.1)
+        cpu_after = cpu_times()
+    busy = (cpu_after[0] - cpu_before[0]) / max(1, cpu_after[1] - cpu_before[1])
     failed = reports.exclude(status="completed").count()
     if failed:
         raise RuntimeError(f"{failed} of {count} reports did not complete")
-    return reports.aggregate(last=Max("completed_at"))["last"].timestamp() - started, requested
+    last = reports.aggregate(last=Max("completed_at"))["last"].timestamp()
+    return last - started, requested, busy
 
 
 def measure_workers(user: Any, count: int, rows: int) -> dict:
@@ -247,6 +261,7 @@ def measure_workers(user: Any, count: int, rows: int) -> dict:
     return {
         "seconds": seconds,
         "request_seconds": {c: both[1] for c, both in timed.items()},
+        "cpu_busy": {c: both[2] for c, both in timed.items()},
         "reports": count,
         "rows": rows,
         "reports_per_second": {c: count / s for c, s in seconds.items()},
@@ -282,6 +297,9 @@ def table_rows(results: dict, args: argparse.Namespace) -> list[dict]:
         rate = results["workers"]["reports_per_second"]
         measure = f"reports/s, {args.reports} x {args.rows} rows, 2 processes (1 process)"
         lines.append((measure, rate["2"], rate["1"], ">= 1.6x"))
+        busy = results["workers"]["cpu_busy"]
+        measure = "machine CPU busy %, 2 processes (1 process)"
+        lines.append((measure, busy["2"] * 100, busy["1"] * 100, "-"))
     return [row(*line) for line in lines]
 
 
