@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test faults lint tox clean
+.PHONY: demo test faults lint docs tox clean
 
 # Start the example project: web server + a real Celery worker, embedded
 # defaults (SQLite, file-system broker), demo data and an API token printed.
@@ -24,9 +24,17 @@ lint:
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# The documentation site (mkdocs.yml) into site/; --strict fails on any broken
+# link, anchor or page missing from the nav. Builds offline: nothing is fetched.
+# NO_MKDOCS_2_WARNING silences Material's banner about its successor (not an error).
+docs:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 tox:
 	$(BIN)/python -m pip install --quiet "tox>=4.2"
 	$(BIN)/tox
 
 clean:
-	rm -rf $(VENV) .tox build dist *.egg-info .pytest-workers example_project/var example_project/db.sqlite3*
+	rm -rf $(VENV) .tox site build dist *.egg-info .pytest-workers example_project/var example_project/db.sqlite3*

@@ -302,6 +302,8 @@ class ReportSettings:
             delattr(self, "_user_settings")
 
 
+#: The settings, read at call time: ``report_settings.RETENTION_SECONDS`` is
+#: ``ASYNC_REPORTS["RETENTION_SECONDS"]`` or its default (reloaded by ``override_settings``).
 report_settings = ReportSettings(DEFAULTS)
 
 

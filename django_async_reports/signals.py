@@ -14,21 +14,21 @@ from django.dispatch import Signal
 
 logger = logging.getLogger(__name__)
 
-# A report was created and its generation queued. Arguments: report.
+#: A report was created and its generation queued. Arguments: report.
 report_requested = Signal()
 
-# A worker started generating a report. Arguments: report.
+#: A worker started generating a report. Arguments: report.
 report_started = Signal()
 
-# A report finished and its file is downloadable (sent by the notification
-# step, once per report). Arguments: report.
+#: A report finished and its file is downloadable (sent by the notification
+#: step, once per report). Arguments: report.
 report_completed = Signal()
 
-# A report failed for good (no retry left, a timeout, or a permanent error).
-# Arguments: report, error (the message stored in report.error_message).
+#: A report failed for good (no retry left, a timeout, or a permanent error).
+#: Arguments: report, error (the message stored in report.error_message).
 report_failed = Signal()
 
-# A report was cancelled by its requester or an admin. Arguments: report.
+#: A report was cancelled by its requester or an admin. Arguments: report.
 report_cancelled = Signal()
 
 
