@@ -136,7 +136,8 @@ def run_report(report_type: str, fmt: str = "csv", compress: bool = False) -> di
 
     Returns ``seconds`` (claim to completed), ``generate_seconds``,
     ``post_process_seconds``, ``rows``, ``file_bytes``, ``file_mib``, ``checksum``
-    and the stored file's path. Django start-up and ``migrate`` are not timed.
+    and the stored file's local ``path`` (None on S3). Django start-up and
+    ``migrate`` are not timed.
     """
     from django.contrib.auth import get_user_model
 
@@ -163,5 +164,13 @@ def run_report(report_type: str, fmt: str = "csv", compress: bool = False) -> di
         "file_bytes": size,
         "file_mib": size / 2**20,
         "checksum": report.result_data["checksum"],
-        "path": report.result_file.path,
+        "path": _local_path(report.result_file),
     }
+
+
+def _local_path(field: Any) -> str | None:
+    """The stored file's local path; None on a storage without one (S3)."""
+    try:
+        return field.path
+    except NotImplementedError:
+        return None

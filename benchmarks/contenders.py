@@ -7,11 +7,16 @@ start-up excluded), ``rows`` and ``file_bytes`` (the output file). ``run.py``
 calls it in a process of its own, with ``TMPDIR`` under ``out_dir``, and adds
 peak RSS and peak disk. To add one, decorate its function with
 ``@contender(...)``; ``run.py``, its table and its charts pick it up.
+
+A contender whose work runs in other processes (``partitioned``: Celery worker
+processes) returns its own ``peak_rss_mib``: the largest of those processes.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +25,9 @@ from pathlib import Path
 import csv_report
 from bench_django import (
     COLUMNS,
+    DB_NAME,
     bench_order_model,
+    register_cursor_generator,
     register_queryset_generator,
     run_report,
     setup_django,
@@ -35,7 +42,7 @@ class Contender:
 
     name: str
     label: str
-    group: str  # baseline, report, format, compressor or library
+    group: str  # baseline, report, storage, format, compressor or library
     run: Run
     #: Above this many rows the contender is not run (say why in ``skip_reason``).
     max_rows: int | None = None
@@ -96,6 +103,78 @@ def run_queryset_rows(out_dir: Path, rows: int) -> dict:
 def run_fast_path(out_dir: Path, rows: int) -> dict:
     setup_django(out_dir)
     return run_report(register_queryset_generator(fast=True))
+
+
+# One report in parts (partitioned.py's generator: key ranges of bench_orders, rows path) on a
+# real Celery worker: one worker of 2 processes, started and stopped by each run (not timed).
+PARTS = 4
+WORKER_PROCESSES = 2
+
+
+@contender(
+    "partitioned", f"report, {PARTS} parts, {WORKER_PROCESSES}-process worker, csv", "report"
+)
+def run_partitioned(out_dir: Path, rows: int) -> dict:
+    # partitioned.py sets Django up when imported: on this run's table, queues and media.
+    prefix = os.environ.get("ASYNC_REPORTS_TEST_QUEUE_PREFIX", "bench")
+    os.environ["ASYNC_REPORTS_BENCH_PARTITIONS_DB"] = DB_NAME
+    os.environ["ASYNC_REPORTS_BENCH_PARTITIONS_PREFIX"] = f"{prefix}_run_partitions"
+    os.environ["ASYNC_REPORTS_TEST_MEDIA_ROOT"] = str(out_dir / "media")
+    import partitioned
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from django_async_reports.models import Report
+
+    call_command("migrate", verbosity=0)
+    user, _ = get_user_model().objects.get_or_create(username="bench")
+    (partitioned.ROOT / ".bench").mkdir(exist_ok=True)  # the worker's log
+    worker = partitioned.start_worker(WORKER_PROCESSES)
+    try:
+        partitioned.wait_ready(f"{partitioned.PREFIX}-{WORKER_PROCESSES}")
+        seconds, checksum = partitioned.timed_report(user, PARTS)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+    report = Report.objects.filter(
+        user=user, report_type=partitioned.BenchOrdersByKeyRange.report_type
+    )
+    result_data = report.latest("created_at").result_data
+    # The worker's processes have ended and been waited for: RUSAGE_CHILDREN holds the largest.
+    peak_kib = max(
+        resource.getrusage(who).ru_maxrss
+        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    return {
+        "seconds": seconds,
+        "rows": result_data["row_count"],
+        "file_bytes": result_data["file_size"],
+        "checksum": checksum,
+        "peak_rss_mib": peak_kib / 1024,
+    }
+
+
+# -- to S3 (moto's server on loopback, as s3_streaming.py runs it), rows_path's report ------------
+def _s3_run(streaming: bool) -> Run:
+    def run(out_dir: Path, rows: int) -> dict:
+        from s3_streaming import s3_server_outside, s3_settings_env
+
+        with s3_server_outside(out_dir) as endpoint:
+            from tests.s3_server import create_private_bucket
+
+            bucket = create_private_bucket(endpoint)
+            part_size = 8 * 1024 * 1024  # the S3_PART_SIZE default
+            os.environ.update(
+                s3_settings_env(endpoint, bucket, streaming=streaming, part_size=part_size)
+            )
+            setup_django(out_dir)
+            return run_report(register_cursor_generator())
+
+    return run
+
+
+contender("s3_streaming", "report, rows path, csv to S3, streamed", "storage")(_s3_run(True))
+contender("s3_temp_file", "report, rows path, csv to S3, temporary file", "storage")(_s3_run(False))
 
 
 # -- the other formats, same generator as rows_path (which is the csv one) ------------------------

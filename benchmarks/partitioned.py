@@ -30,9 +30,12 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 import csv_report  # noqa: E402  (the sibling script: table and database)
 
 ROOT = csv_report.ROOT
-PREFIX = "bench_partitions"
-# A database of its own: another benchmark resizing bench_orders meanwhile would change the rows.
-csv_report.DB_NAME = "async_reports_bench_partitions"
+# Queues and a database of their own: another benchmark resizing bench_orders meanwhile would
+# change the rows. run.py's ``partitioned`` contender points both at its own run's.
+PREFIX = os.environ.get("ASYNC_REPORTS_BENCH_PARTITIONS_PREFIX", "bench_partitions")
+csv_report.DB_NAME = os.environ.get(
+    "ASYNC_REPORTS_BENCH_PARTITIONS_DB", "async_reports_bench_partitions"
+)
 os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
 os.environ["ASYNC_REPORTS_TEST_DB_NAME"] = csv_report.DB_NAME
 os.environ["ASYNC_REPORTS_TEST_QUEUE_PREFIX"] = PREFIX
@@ -99,9 +102,13 @@ def start_worker(concurrency: int) -> subprocess.Popen:
 
 
 def wait_ready(name: str, timeout: float = 60) -> None:
+    """Wait until the worker ``name`` answers a ping (other workers on the broker do not count)."""
+    from celery.utils.nodenames import host_format
+
+    node = host_format(f"{name}@%h")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if app.control.ping(timeout=1.0):
+        if app.control.ping(destination=[node], timeout=1.0):
             return
     raise SystemExit(f"worker {name} did not start; see .bench/partitions-worker-*.log")
 

@@ -11,7 +11,14 @@ CHARTS = {
     "time.png": ("seconds", "Seconds (log scale)", True),
     "memory.png": ("peak_rss_mib", "Peak RSS of the process, MiB", False),
 }
-STYLES = {"baseline": "-", "report": "-", "format": "--", "compressor": ":", "library": "-."}
+STYLES = {
+    "baseline": "-",
+    "report": "-",
+    "storage": (0, (3, 1, 1, 1)),  # dash-dot-dot
+    "format": "--",
+    "compressor": ":",
+    "library": "-.",
+}
 
 
 def write_charts(report: dict, out: Path) -> list[Path]:
@@ -38,7 +45,7 @@ def write_charts(report: dict, out: Path) -> list[Path]:
             ax.plot(
                 xs,
                 ys,
-                STYLES.get(report["groups"][name], "-"),
+                linestyle=STYLES.get(report["groups"][name], "-"),
                 marker="o",
                 markersize=3,
                 color=colours[index % len(colours)],

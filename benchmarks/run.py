@@ -11,14 +11,17 @@ its own, one after the other, and is measured the same way:
 - **seconds**: what the contender times itself, its real work only (interpreter
   start-up, Django set-up and ``migrate`` excluded): bare COPY and the bare loop
   from connect to file closed; a report from claim to completed (generation,
-  upload to local storage, post-processing); a compressor its ``files.compress``
-  call; django-import-export from ``export()`` to the file written.
+  upload to local storage or S3, post-processing); the partitioned report from
+  its request to completed, through a Celery worker; a compressor its
+  ``files.compress`` call; django-import-export from ``export()`` to the file
+  written.
 - **rows/s**: rows / seconds. **MB/s**: output file size (10**6 bytes) / seconds.
 - **x COPY**: seconds / bare COPY's seconds at the same size in the same run.
   The machine may be shared and noisy: ratios measured minutes apart suffer far
   less from it than rates do, so they are the figures to quote.
 - **peak RSS**: ``ru_maxrss`` of the child process (Linux: KiB), i.e. the most
-  resident memory the contender's process ever held, start-up included.
+  resident memory the contender's process ever held, start-up included (the
+  partitioned report: the largest of its processes, the worker's included).
 - **peak disk**: the largest total size, sampled every 50 ms from this process
   while the child runs and once after it ends, of the files the contender has
   under its own folder: the files it names there (its output, the media
@@ -26,7 +29,8 @@ its own, one after the other, and is measured the same way:
   with ``TMPDIR`` inside the folder, and ``/proc/<pid>/fd`` shows
   ``tempfile.TemporaryFile``'s nameless files, which a directory listing cannot).
   A file that lives less than 50 ms may be missed; PostgreSQL's own temporary
-  files (server side) are not counted.
+  files (server side) are not counted, nor the unnamed temporary files of other
+  processes (the partitioned report's worker: its named part files count).
 
 Everything printed is measured in this run; nothing is copied from elsewhere.
 """
@@ -126,7 +130,8 @@ def measure(contender: Contender, rows: int, work: Path) -> dict:
 def child(name: str, rows: int, folder: str) -> None:
     result = CONTENDERS[name].run(Path(folder), rows)
     result.pop("path", None)
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # A contender working in other processes gives the largest of them itself.
+    result.setdefault("peak_rss_mib", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print(json.dumps(result))
 
 

@@ -9,6 +9,9 @@ the stream). Each run is a fresh process: seconds, peak RSS (``ru_maxrss``),
 and the peak disk the report's temporary files held, sampled every 20 ms from
 the process's open files under a ``TMPDIR`` of its own. moto keeps objects in
 memory and is slower than S3; the local disk and memory figures are the point.
+
+``run.py``'s ``s3_streaming`` and ``s3_temp_file`` contenders reuse its server
+(:func:`s3_server_outside`) and settings (:func:`s3_settings_env`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +69,49 @@ class DiskSampler(threading.Thread):
     def run(self) -> None:
         while not self.stopped.wait(0.02):
             self.sample()
+
+
+def _tests_importable() -> None:
+    """``tests.s3_server`` and ``tests.settings`` live at the repository's root."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+
+
+def s3_settings_env(endpoint: str, bucket: str, *, streaming: bool, part_size: int) -> dict:
+    """The environment that points the test settings' report storage at ``bucket``."""
+    _tests_importable()
+    from tests.s3_server import s3_storage_settings
+
+    overrides = {"STORAGE": "s3", "S3_STREAMING": streaming, "S3_PART_SIZE": part_size}
+    return {
+        "ASYNC_REPORTS_TEST_S3_STORAGE": json.dumps(s3_storage_settings(endpoint, bucket)),
+        "ASYNC_REPORTS_TEST_OVERRIDES": json.dumps(overrides),
+    }
+
+
+@contextmanager
+def s3_server_outside(folder: Path) -> Iterator[str]:
+    """moto's server (its endpoint), with its log and temporary files outside ``folder``.
+
+    ``run.py`` counts the files under a contender's folder as the report's disk:
+    the server's are not the report's.
+    """
+    _tests_importable()
+    from tests.s3_server import s3_server
+
+    elsewhere = str(folder.parent)
+    saved = os.environ.get("TMPDIR"), tempfile.tempdir
+    with ExitStack() as stack:
+        os.environ["TMPDIR"] = tempfile.tempdir = elsewhere
+        try:
+            endpoint = stack.enter_context(s3_server())
+        finally:
+            if saved[0] is None:
+                os.environ.pop("TMPDIR", None)
+            else:
+                os.environ["TMPDIR"] = saved[0]
+            tempfile.tempdir = saved[1]
+        yield endpoint
 
 
 def ensure_database() -> None:
@@ -158,27 +206,22 @@ def main() -> None:
         child(int(args.child[0]), args.child[1] == "1")
         return
     sys.path.insert(0, str(ROOT))
-    from tests.s3_server import create_private_bucket, s3_client, s3_server, s3_storage_settings
+    from tests.s3_server import create_private_bucket, s3_client, s3_server
 
     ensure_database()
     results = {}
     with s3_server() as endpoint:
         bucket = create_private_bucket(endpoint)
-        alias = s3_storage_settings(endpoint, bucket)
         for compress in (False, True):
             for streaming in (False, True):
                 with tempfile.TemporaryDirectory(prefix="bench-tmp-") as tmpdir:
-                    overrides = {
-                        "STORAGE": "s3",
-                        "S3_STREAMING": streaming,
-                        "S3_PART_SIZE": args.part_size,
-                    }
                     env = {
                         **os.environ,
                         "DJANGO_SETTINGS_MODULE": "tests.settings",
                         "ASYNC_REPORTS_TEST_DB_NAME": DB_NAME,
-                        "ASYNC_REPORTS_TEST_S3_STORAGE": json.dumps(alias),
-                        "ASYNC_REPORTS_TEST_OVERRIDES": json.dumps(overrides),
+                        **s3_settings_env(
+                            endpoint, bucket, streaming=streaming, part_size=args.part_size
+                        ),
                         "TMPDIR": tmpdir,
                     }
                     proc = subprocess.run(
