@@ -182,7 +182,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
 
 
 def _check_s3_streaming(value: Any) -> list[CheckMessage]:
-    """E060: S3_PART_SIZE is a whole number of bytes S3 takes as a part; E061: S3_STREAMING."""
+    """E060: S3_PART_SIZE is a whole number of bytes S3 takes as a part; E061: S3_STREAMING;
+    E062: COPY_MIN_ROWS (the fast path's, checked here with the other output settings)."""
     from .services.s3_stream import MAX_PART_SIZE, MIN_PART_SIZE
 
     messages: list[CheckMessage] = []
@@ -202,6 +203,15 @@ def _check_s3_streaming(value: Any) -> list[CheckMessage]:
         )
     if not isinstance(value("S3_STREAMING"), bool):
         messages.append(_error(f"{SETTINGS_NAME}['S3_STREAMING'] must be True or False.", "E061"))
+    minimum = value("COPY_MIN_ROWS")
+    if isinstance(minimum, bool) or not isinstance(minimum, int) or minimum < 0:
+        messages.append(
+            _error(
+                f"{SETTINGS_NAME}['COPY_MIN_ROWS'] must be a whole number of rows, 0 or more, "
+                f"not {minimum!r}.",
+                "E062",
+            )
+        )
     return messages
 
 

@@ -106,6 +106,10 @@ DEFAULTS: dict[str, Any] = {
     # held in memory one at a time.
     "S3_STREAMING": True,
     "S3_PART_SIZE": 8 * 1024 * 1024,
+    # The COPY fast path costs a column-type query and a database connection
+    # of its own: a report whose generator counts fewer rows than this takes
+    # the rows path (the same bytes). 0 takes the fast path whatever the count.
+    "COPY_MIN_ROWS": 2000,
     # Lifetime in seconds of the presigned URLs downloads redirect to.
     "DOWNLOAD_URL_EXPIRES": 300,
     # Redirect downloads to the storage's (presigned) URL: True, False, or

@@ -132,6 +132,9 @@ ASYNC_REPORTS = {
     # The end-to-end tests read the tasks' return values (the Redis result backend);
     # tests/faults runs with it off, as a fresh install does.
     "TASK_RESULTS": True,
+    # The fast path's tests read a handful of rows; tests/test_copy_fast_path.py
+    # checks the default threshold (2000) on its own.
+    "COPY_MIN_ROWS": 0,
 }
 # Extra ASYNC_REPORTS keys (JSON) for one test's worker subprocess.
 ASYNC_REPORTS.update(json.loads(os.environ.get("ASYNC_REPORTS_TEST_OVERRIDES", "{}")))

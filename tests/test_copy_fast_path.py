@@ -507,3 +507,29 @@ def test_text_starting_with_every_trigger_is_the_same_bytes(
     ).decode()
     assert ("\r\n'=x,'=x\r\n" in content) is neutralize
     assert "\r\n-12.5,-12.5\r\n" in content and "\r\n,\r\n" in content
+
+
+def test_a_report_counting_fewer_rows_than_copy_min_rows_takes_the_rows_path(
+    user, settings, copy_calls
+):
+    """The default threshold: a small report skips the fast path's fixed cost, same bytes."""
+    make_typed_rows()
+    rows = TypedRow.objects.count()
+    set_reports(settings, COPY_MIN_ROWS=rows + 1)
+    small = run_csv(user)
+    assert copy_calls == []
+    set_reports(settings, COPY_MIN_ROWS=rows)
+    assert run_csv(user) == small
+    assert len(copy_calls) == 1
+
+
+def test_copy_min_rows_defaults_to_2000_and_is_checked(settings):
+    from django_async_reports.checks import check_settings
+    from django_async_reports.conf import DEFAULTS
+
+    assert DEFAULTS["COPY_MIN_ROWS"] == 2000
+    for wrong in (-1, 2.5, True, "2000"):
+        set_reports(settings, COPY_MIN_ROWS=wrong)
+        assert "django_async_reports.E062" in [m.id for m in check_settings(None)]
+    set_reports(settings, COPY_MIN_ROWS=0)
+    assert "django_async_reports.E062" not in [m.id for m in check_settings(None)]

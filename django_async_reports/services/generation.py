@@ -75,9 +75,15 @@ def copy_plan(
     writer_class: type[ReportWriter],
     columns: list[str],
     neutralize: bool,
+    expected_rows: int | None = None,
 ) -> copy_export.CopyPlan | None:
-    """The COPY fast path's plan when it applies: a QuerySet, plain CSV, PostgreSQL."""
+    """The COPY fast path's plan when it applies: a QuerySet, plain CSV, PostgreSQL, and not
+    fewer ``expected_rows`` (the generator's count, when known) than ``COPY_MIN_ROWS``."""
     if not (isinstance(rows, QuerySet) and writer_class is CSVWriter and generator.copy_fast_path):
+        return None
+    # The fast path's fixed cost (a column-type query, a connection of its own)
+    # outweighs its per-row gain on a small report; both paths write the same bytes.
+    if expected_rows is not None and expected_rows < int(report_settings.COPY_MIN_ROWS):
         return None
     return copy_export.plan_copy(
         rows, columns, neutralize=neutralize, owner=type(generator).__name__
@@ -135,9 +141,10 @@ def generate(report: Report, *, task_state: Callable[[int, str], None] | None = 
     generator_class = registry.get(report.report_type)
     generator = generator_class(report=report, user=report.user)
     params = generator.get_params(report.parameters)
+    expected_rows = generator.count(params)
     tracker = progress.ProgressTracker(
         report.pk,
-        generator.count(params),
+        expected_rows,
         attempt=report.attempt,
         task_state=task_state,
         report=report,
@@ -170,7 +177,7 @@ def generate(report: Report, *, task_state: Callable[[int, str], None] | None = 
         writer = writer_class(output.fileobj, neutralize_formulas=neutralize, context=context)
         writer.write_header(columns)
         rows = generator.rows(params)
-        plan = copy_plan(rows, generator, writer_class, columns, neutralize)
+        plan = copy_plan(rows, generator, writer_class, columns, neutralize, expected_rows)
         if plan is not None:
             writer.close()  # the header is out; COPY appends the rows to the same file
             if not copy_export.copy_rows(plan, output.fileobj, tracker.advance):
