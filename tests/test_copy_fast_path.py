@@ -6,7 +6,9 @@ rows only: these tests use ``transaction=True``.
 
 from __future__ import annotations
 
+import csv
 import datetime
+import io
 import uuid
 from decimal import Decimal
 
@@ -533,3 +535,14 @@ def test_copy_min_rows_defaults_to_2000_and_is_checked(settings):
         assert "django_async_reports.E062" in [m.id for m in check_settings(None)]
     set_reports(settings, COPY_MIN_ROWS=0)
     assert "django_async_reports.E062" not in [m.id for m in check_settings(None)]
+
+
+@pytest.mark.django_db(transaction=False)
+def test_inside_a_transaction_the_rows_path_sees_its_uncommitted_rows(user, copy_calls):
+    """A host's TestCase wraps each test in a transaction that COPY's own connection cannot
+    see into: the rows path writes the report, with the transaction's rows."""
+    make_typed_rows()
+    body = run_csv(user)
+    assert copy_calls == []
+    parsed = list(csv.reader(io.StringIO(body.decode(), newline="")))
+    assert len(parsed) == TypedRow.objects.count() + 1  # the header, every row

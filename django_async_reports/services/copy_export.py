@@ -131,6 +131,10 @@ def plan_copy(
     if connection.vendor != "postgresql" or len(columns) < 2:
         # One column: csv.writer quotes an empty row ('""'), COPY writes NULL as nothing.
         return None
+    if connection.in_atomic_block:
+        # COPY runs on a connection of its own, which cannot see this transaction's
+        # uncommitted rows (a host's TestCase, a generation called inside atomic()).
+        return None
     compiler = queryset.query.get_compiler(using=alias)
     try:
         sql, params = compiler.as_sql()
@@ -231,7 +235,7 @@ def copy_rows(plan: CopyPlan, fileobj: IO[bytes], advance: Callable[[int], bool]
             connection.connection.cursor() as cursor,
             cursor.copy(plan.statement) as copy,
         ):
-            for batch in _batches(copy, cursor.connection.pgconn):
+            for batch in _batches(copy):
                 fileobj.write(_crlf(batch))
                 if not advance(len(batch)):
                     raise _Stopped  # leaving the block cancels the COPY
@@ -242,41 +246,21 @@ def copy_rows(plan: CopyPlan, fileobj: IO[bytes], advance: Callable[[int], bool]
     return True
 
 
-def _batches(copy: Any, pgconn: Any) -> Iterator[list[Any]]:
+def _batches(copy: Any) -> Iterator[list[Any]]:
     """The rows of ``copy`` in lists of :data:`BATCH_ROWS`; PostgreSQL sends one row a message.
 
-    ``copy.read()`` costs about 5 us a row in Python; the rows libpq already
-    holds are taken straight from it instead, and ``read()`` is left the
-    waiting for more, the end of the data and its errors.
+    Iterating the ``Copy`` object is psycopg's own loop over the messages (its
+    errors, and the end of the data, included): measured faster here than
+    taking them one by one off libpq with ``get_copy_data``.
     """
     batch: list[Any] = []
-    while True:
-        size, row = pgconn.get_copy_data(1)  # 1: never blocks
-        if size == -1:  # the end: libpq holds the statement's result (or its error)
-            _check_results(pgconn)
-            break
-        if size <= 0:  # nothing received yet (or a broken connection, which read() raises)
-            row = copy.read()
-            if not row:
-                break
+    for row in copy:
         batch.append(row)
         if len(batch) >= BATCH_ROWS:
             yield batch
             batch = []
     if batch:
         yield batch
-
-
-def _check_results(pgconn: Any) -> None:
-    """Read the COPY's final results; raise the database's error if it failed midway."""
-    from psycopg import errors, pq
-
-    failed = None
-    while (result := pgconn.get_result()) is not None:  # drained: the connection stays usable
-        if result.status != pq.ExecStatus.COMMAND_OK and failed is None:
-            failed = errors.error_from_result(result, encoding=pgconn._encoding)
-    if failed is not None:
-        raise failed
 
 
 class _Stopped(Exception):
