@@ -27,15 +27,16 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
+import bench_django  # noqa: E402
 import csv_report  # noqa: E402  (the sibling script: table and database)
 
 ROOT = csv_report.ROOT
 # Queues and a database of their own: another benchmark resizing bench_orders meanwhile would
 # change the rows. run.py's ``partitioned`` contender points both at its own run's.
 PREFIX = os.environ.get("ASYNC_REPORTS_BENCH_PARTITIONS_PREFIX", "bench_partitions")
-csv_report.DB_NAME = os.environ.get(
+csv_report.DB_NAME = bench_django.DB_NAME = os.environ.get(
     "ASYNC_REPORTS_BENCH_PARTITIONS_DB", "async_reports_bench_partitions"
-)
+)  # both: csv_report.prepare creates the database, bench_django.dsn() connects to it
 os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
 os.environ["ASYNC_REPORTS_TEST_DB_NAME"] = csv_report.DB_NAME
 os.environ["ASYNC_REPORTS_TEST_QUEUE_PREFIX"] = PREFIX

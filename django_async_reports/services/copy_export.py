@@ -1,8 +1,8 @@
 """The CSV fast path: PostgreSQL's ``COPY ... TO STDOUT`` writes a QuerySet's rows.
 
 When ``rows()`` returns a QuerySet and the report is CSV on PostgreSQL, the
-server formats the CSV (a whole report in about 1.2 times bare COPY's time,
-against 5 times on the rows path: ``benchmarks/copy_fast_path.py``). The
+server formats the CSV (a whole report in about 2.2 times bare COPY's time,
+against 5.4 times on the rows path: ``benchmarks/copy_fast_path.py``). The
 file is the same bytes as the rows path writes
 (:class:`~django_async_reports.writers.CSVWriter`), because each column
 goes through a SQL expression that prints its value as ``str()`` would in
