@@ -31,7 +31,14 @@ CONTENDERS = [
     "gzip_default",
 ]
 #: The same CSV report, written by each path.
-SAME_CSV = ["rows_path", "queryset_rows", "fast_path", "partitioned", "s3_streaming", "s3_temp_file"]
+SAME_CSV = [
+    "rows_path",
+    "queryset_rows",
+    "fast_path",
+    "partitioned",
+    "s3_streaming",
+    "s3_temp_file",
+]
 
 
 def bench_env(tmp_path: Path) -> dict[str, str]:
