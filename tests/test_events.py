@@ -156,6 +156,7 @@ def test_webhook_sent_is_delivered(logged, user, receiver, settings):
     delivered = [r for r in logged("delivered") if r.channel == "webhook"]
     assert len(delivered) == 1
     assert (delivered[0].webhook_event, delivered[0].delivery_attempt) == ("report.failed", 1)
+    assert delivered[0].status_code == 204  # the receiver's answer, as docs/logging.md says
     assert delivered[0].report_id == str(report.pk)
 
 
