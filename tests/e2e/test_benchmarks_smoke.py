@@ -59,27 +59,32 @@ def drop_database(name: str) -> None:
         c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def test_every_contender_runs_and_the_paths_write_the_same_report(tmp_path):
+def run_script(tmp_path: Path, *args: str) -> None:
+    """Run ``benchmarks/<script> args`` with a database of its own, dropped afterwards."""
     env = bench_env(tmp_path)
-    out = tmp_path / "results"
-    command = [
-        sys.executable,
-        "benchmarks/run.py",
-        "--sizes",
-        str(ROWS),
-        "--only",
-        ",".join(CONTENDERS),
-        "--no-charts",
-        "--out",
-        str(out),
-    ]
     try:
         done = subprocess.run(
-            command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+            [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
         )
     finally:
         drop_database(env["ASYNC_REPORTS_BENCH_DB"])
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+def test_every_contender_runs_and_the_paths_write_the_same_report(tmp_path):
+    out = tmp_path / "results"
+    only = ",".join(CONTENDERS)
+    run_script(
+        tmp_path,
+        "benchmarks/run.py",
+        "--sizes",
+        str(ROWS),
+        "--only",
+        only,
+        "--no-charts",
+        "--out",
+        str(out),
+    )
     results = json.loads((out / "results.json").read_text())["sizes"][str(ROWS)]["results"]
     assert set(CONTENDERS) <= set(results), sorted(set(CONTENDERS) - set(results))
     for name in CONTENDERS:
@@ -96,10 +101,9 @@ def test_every_contender_runs_and_the_paths_write_the_same_report(tmp_path):
 
 
 def test_fixed_costs_adds_up(tmp_path):
-    env = bench_env(tmp_path)
     report = tmp_path / "fixed.json"
-    command = [
-        sys.executable,
+    run_script(
+        tmp_path,
         "benchmarks/fixed_costs.py",
         "--sizes",
         "1,500",
@@ -107,14 +111,7 @@ def test_fixed_costs_adds_up(tmp_path):
         "1",
         "--json",
         str(report),
-    ]
-    try:
-        done = subprocess.run(
-            command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
-        )
-    finally:
-        drop_database(env["ASYNC_REPORTS_BENCH_DB"])
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    )
     data = json.loads(report.read_text())
     assert set(data["sizes"]) == {"1", "500"}
     for size in data["sizes"].values():
