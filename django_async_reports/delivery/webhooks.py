@@ -408,11 +408,8 @@ def attempt_delivery(
         f" ({error})" if error else "",
     )
     if outcome == "sent":
-        extra: dict[str, Any] = {
-            "webhook_event": event,
-            "delivery_attempt": attempt,
-            "status_code": result.status if result is not None else None,
-        }
+        extra: dict[str, Any] = {"webhook_event": event, "delivery_attempt": attempt}
+        extra["status_code"] = result.status if result is not None else None
         events.log_event(events.DELIVERED, report, channel="webhook", **extra)
     return AttemptOutcome(
         outcome,
