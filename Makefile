@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test faults lint docs tox clean
+.PHONY: demo test faults lint docs release-check tox clean
 
 # Start the example project: web server + a real Celery worker, embedded
 # defaults (SQLite, file-system broker), demo data and an API token printed.
@@ -31,6 +31,11 @@ docs:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -e ".[docs]"
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# The release as users get it (docs/releasing.md): sdist and wheel, twine check, and
+# the whole tutorial run from the wheel installed in a clean virtualenv.
+release-check:
+	VENV=$(VENV) bash scripts/check_release.sh dist
 
 tox:
 	$(BIN)/python -m pip install --quiet "tox>=4.2"

@@ -152,9 +152,10 @@ def dockerfile_extras() -> set[str]:
 
 
 def package_version() -> str:
-    """``project.version`` of pyproject.toml (read as text: tomllib is Python 3.11+)."""
-    text = (ROOT / "pyproject.toml").read_text()
-    return re.search(r'^version = "([^"]+)"$', text, re.MULTILINE).group(1)
+    """The package's version, from its one source (``django_async_reports/_version.py``)."""
+    from django_async_reports._version import __version__
+
+    return __version__
 
 
 def package_extras() -> set[str]:

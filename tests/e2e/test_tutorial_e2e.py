@@ -7,11 +7,18 @@ Celery worker, ``celery beat`` and ``runserver`` started in the background,
 one. Then the files the reader ends with (the CSV, the schedule, the e-mail) are
 checked once more here, so loosening an output on the page cannot hide a fault.
 
-The environment is this interpreter's (``sys.executable``'s folder first on
-``PATH``, so ``python``, ``django-admin`` and ``celery`` are its own) with this
-checkout first on ``PYTHONPATH``: the package tested is this checkout's, not
-the one installed. The page's ``setup`` block (virtualenv, pip) is not run; its
-requirement is checked against the distribution's metadata instead.
+By default the environment is this interpreter's (``sys.executable``'s folder
+first on ``PATH``, so ``python``, ``django-admin`` and ``celery`` are its own)
+with this checkout first on ``PYTHONPATH``: the package tested is this
+checkout's, not the one installed. The page's ``setup`` block (virtualenv, pip)
+is not run; its requirement is checked against the distribution's metadata
+instead.
+
+With ``ASYNC_REPORTS_TUTORIAL_WHEEL`` set to a built wheel (what
+``scripts/check_release.sh`` does), the reader's way is taken instead: the
+``setup`` block runs as written, in a clean environment (no ``PYTHONPATH``, no
+virtualenv of ours on ``PATH``), and its ``pip install`` finds that wheel
+first (``PIP_FIND_LINKS``); the files pip installed must be the wheel's.
 
 The page names plain values for services on 127.0.0.1; the test swaps a few of
 them, wherever they appear (:data:`PAGE_VALUES`), for resources of its own: a
@@ -39,6 +46,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import zipfile
 from email import policy
 from importlib import metadata
 from pathlib import Path
@@ -61,10 +69,13 @@ PAGE_VALUES = {
 }
 DISTRIBUTION = "django-async-reporting"
 STEP_TIMEOUT = 90  # seconds a foreground step may take (migrate, the test run)
+INSTALL_TIMEOUT = 600  # the setup block's pip install, when it runs (a wheel to test)
 READY_TIMEOUT = 60  # seconds a background process may take to be ready
 #: Set by bash itself: not carried from one step to the next.
 SHELL_OWN_VARIABLES = {"_", "SHLVL", "PWD", "OLDPWD"}
 MAIL_SEPARATOR = b"\n" + b"-" * 79 + b"\n"  # what the file-based backend writes after a message
+#: A built wheel to install as the reader would, instead of testing this checkout.
+WHEEL = os.environ.get("ASYNC_REPORTS_TUTORIAL_WHEEL")
 
 pytestmark = pytest.mark.e2e
 
@@ -80,7 +91,8 @@ class Tutorial:
         self.used: set[str] = set()
         self.last_output: str | None = None
         self.background: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
-        folder.mkdir()
+        if not WHEEL:
+            folder.mkdir()  # with a wheel, the page's setup block makes it
         self.steps.mkdir()
 
     # -- the blocks --------------------------------------------------------------
@@ -95,6 +107,9 @@ class Tutorial:
         return text
 
     def _setup(self, block: Block, text: str) -> None:
+        if WHEEL:
+            self._install_as_written(block, text)
+            return
         # The reader's virtualenv: the test uses its own. What it installs must exist.
         line = next((line for line in text.splitlines() if "pip install" in line), None)
         assert line is not None, f"{block.where()}: no pip install"
@@ -109,6 +124,18 @@ class Tutorial:
             if wanted:
                 metadata.version(needed.name)  # raises if the extra's package is missing
 
+    def _install_as_written(self, block: Block, text: str) -> None:
+        """The setup block as the reader runs it, from the folder above the project's."""
+        project = self.folder
+        assert block.text.startswith(f"mkdir {project.name} && cd {project.name}\n")
+        self.folder = project.parent  # the block's first line makes the project's folder
+        try:
+            self._shell(block, text, timeout=INSTALL_TIMEOUT)
+        finally:
+            self.folder = project
+        assert self.env.get("VIRTUAL_ENV") == str(self.folder / ".venv"), block.where()
+        _assert_installed_from(Path(WHEEL), self.env, self.folder)
+
     def _file(self, block: Block, text: str) -> None:
         path, *mode = block.args
         assert block.title == path, f"{block.where()}: the block's title must name {path}"
@@ -122,11 +149,11 @@ class Tutorial:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
 
-    def _shell(self, block: Block, text: str) -> None:
+    def _shell(self, block: Block, text: str, timeout: int = STEP_TIMEOUT) -> None:
         state = self.steps / f"env-{block.line}"
         # set -a: every variable a step sets is exported, so the next steps see it.
         script = f"set -e\nset -a\n{text}\nenv -0 > {shlex.quote(str(state))}\n"
-        self.last_output = self._foreground(block, ["bash", "-c", script])
+        self.last_output = self._foreground(block, ["bash", "-c", script], timeout=timeout)
         pairs = (item.split("=", 1) for item in state.read_text().split("\0") if "=" in item)
         self.env = {name: value for name, value in pairs if name not in SHELL_OWN_VARIABLES}
 
@@ -167,7 +194,9 @@ class Tutorial:
             time.sleep(0.2)
 
     # -- processes ---------------------------------------------------------------
-    def _foreground(self, block: Block, command: list[str], stdin=subprocess.DEVNULL) -> str:
+    def _foreground(
+        self, block: Block, command: list[str], stdin=subprocess.DEVNULL, timeout=STEP_TIMEOUT
+    ) -> str:
         proc = subprocess.Popen(
             command,
             cwd=self.folder,
@@ -178,10 +207,10 @@ class Tutorial:
             start_new_session=True,
         )
         try:
-            raw, _ = proc.communicate(timeout=STEP_TIMEOUT)
+            raw, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             _stop_group(proc)
-            raise AssertionError(f"{block.where()}: still running after {STEP_TIMEOUT}s") from None
+            raise AssertionError(f"{block.where()}: still running after {timeout}s") from None
         output = raw.decode("utf-8", "replace")
         assert proc.returncode == 0, (
             f"{block.where()}: exit status {proc.returncode}\n{output}\n{self.all_log_tails()}"
@@ -228,6 +257,24 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(timeout=5)
 
 
+def _assert_installed_from(wheel: Path, env: dict[str, str], folder: Path) -> None:
+    """What pip installed in the reader's virtualenv is the wheel's files, byte for byte."""
+    script = (
+        "from importlib import metadata; d = metadata.distribution('django-async-reporting');"
+        "print(d.version); print(d.read_text('RECORD'))"
+    )
+    installed = subprocess.run(
+        ["python", "-c", script], env=env, cwd=folder, capture_output=True, text=True, check=True
+    ).stdout
+    version, record = installed.split("\n", 1)
+    with zipfile.ZipFile(wheel) as archive:
+        name = next(n for n in archive.namelist() if n.endswith(".dist-info/RECORD"))
+        built = archive.read(name).decode()
+    assert wheel.name.split("-")[1] == version, (wheel.name, version)
+    # RECORD lists every file with its sha256; pip adds only its own bookkeeping.
+    assert set(built.splitlines()) <= set(record.splitlines()), "not the wheel's files"
+
+
 # -- the test's own resources -----------------------------------------------------
 def _postgres(statement: str) -> None:
     import psycopg
@@ -260,7 +307,11 @@ def _free_port() -> int:
 
 
 def _environment() -> dict[str, str]:
-    """This interpreter's tools first on PATH, this checkout first on PYTHONPATH."""
+    """This interpreter's tools first on PATH, this checkout first on PYTHONPATH.
+
+    With a wheel to install: a reader's shell instead, with nothing of ours on PATH or
+    PYTHONPATH, and pip told where the wheel is.
+    """
     env = {
         name: value
         for name, value in os.environ.items()
@@ -268,6 +319,11 @@ def _environment() -> dict[str, str]:
         and not name.startswith(("ASYNC_REPORTS_", "CELERY_"))
     }
     bin_dir = str(Path(sys.executable).parent)
+    if WHEEL:
+        path = [entry for entry in env.get("PATH", "").split(os.pathsep) if entry != bin_dir]
+        links = " ".join(filter(None, [str(Path(WHEEL).parent), env.get("PIP_FIND_LINKS")]))
+        env.update(PATH=os.pathsep.join(path), PIP_FIND_LINKS=links, PYTHONUNBUFFERED="1")
+        return env
     env.update(
         PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
         PYTHONPATH=str(ROOT),
@@ -299,15 +355,16 @@ def test_the_tutorial_runs_as_written(tmp_path):
     redis_url = settings.CACHES["default"]["LOCATION"]
     _check_services(redis_url)
     env = _environment()
-    checkout = subprocess.run(
-        ["python", "-c", "import django_async_reports as p; print(p.__file__)"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    assert checkout.startswith(str(ROOT / "django_async_reports")), checkout
+    if not WHEEL:
+        checkout = subprocess.run(
+            ["python", "-c", "import django_async_reports as p; print(p.__file__)"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        assert checkout.startswith(str(ROOT / "django_async_reports")), checkout
 
     with vhost(tag) as broker_url:
         values = {
