@@ -242,7 +242,7 @@ class ReportGenerator:
         does nothing for a generator made without a saved report (in a test).
         """
         report = self.report
-        if report is None or report.pk is None:
+        if report is None or report._state.adding:  # none, or never saved
             return
         now = time.monotonic()
         last = getattr(self, "_last_cancel_check", -math.inf)  # a subclass's own __init__
