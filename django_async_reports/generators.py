@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import inspect
+import math
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .charts import Chart
-from .exceptions import InvalidGenerator
+from .conf import report_settings
+from .exceptions import InvalidGenerator, ReportCancelled
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -61,6 +64,7 @@ class ReportGenerator:
     def __init__(self, report: Report | None = None, user: AbstractBaseUser | None = None) -> None:
         self.report = report
         self.user = user if user is not None else getattr(report, "user", None)
+        self._last_cancel_check = -math.inf
 
     # -- declaration -------------------------------------------------------
     @classmethod
@@ -224,6 +228,34 @@ class ReportGenerator:
             return False
         kinds = {p.kind for p in parameters.values()}
         return "partition" in parameters or inspect.Parameter.VAR_KEYWORD in kinds
+
+    def raise_if_cancelled(self) -> None:
+        """Stop the run here if its report was cancelled: for long work between two rows.
+
+        The run loop sees a cancel only when ``rows()`` hands it rows. Call this
+        in a long stretch without rows (pages of an API read before the first
+        row, a computation in steps, ``count()``). It raises
+        :class:`~django_async_reports.exceptions.ReportCancelled`, which the run
+        treats as a cancel seen between rows: nothing is stored. Let it
+        propagate (clean up in ``finally``). The database is read at most once
+        every ``CANCEL_CHECK_INTERVAL`` seconds, so it is cheap in a loop. It
+        does nothing for a generator made without a saved report (in a test).
+        """
+        report = self.report
+        if report is None or report._state.adding:  # none, or never saved
+            return
+        now = time.monotonic()
+        last = getattr(self, "_last_cancel_check", -math.inf)  # a subclass's own __init__
+        if now - last < float(report_settings.CANCEL_CHECK_INTERVAL):
+            return
+        self._last_cancel_check = now
+        report_model = type(report)
+        # This run's claim: a report cancelled, finished or taken over by another run.
+        running = report_model._default_manager.filter(
+            pk=report.pk, status=report_model.Status.PROCESSING, attempt=report.attempt
+        )
+        if not running.exists():
+            raise ReportCancelled(report.pk)
 
     def summary(self, params: dict[str, Any], row_count: int) -> dict[str, Any] | None:
         """Optionally return summary figures stored in ``result_data["summary"]``."""
