@@ -19,8 +19,8 @@ faults:
 	PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/test.sh tests/faults
 
 lint:
-	$(BIN)/ruff check django_async_reports tests example_project
-	$(BIN)/ruff format --check django_async_reports tests example_project
+	$(BIN)/ruff check django_async_reports tests example_project docs_src
+	$(BIN)/ruff format --check django_async_reports tests example_project docs_src
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -67,11 +67,13 @@ def celery_worker(
     name: str = "w1",
     extra_args: tuple[str, ...] = (),
     env: Mapping[str, str] | None = None,
+    queues: str | None = None,
 ):
     """A ``celery worker`` subprocess on the test queues, pointed at the test database.
 
     ``env`` adds variables to the worker's environment (the e-mail backend and
-    its folder, for instance: locmem mail does not cross processes).
+    its folder, for instance: locmem mail does not cross processes). ``queues``
+    (comma-separated) replaces the default, both report queues.
     """
     from django_async_reports.conf import report_settings
 
@@ -80,7 +82,7 @@ def celery_worker(
     env["ASYNC_REPORTS_TEST_MEDIA_ROOT"] = str(settings.MEDIA_ROOT)
     env["DJANGO_SETTINGS_MODULE"] = "tests.settings"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    queues = f"{report_settings.QUEUE},{report_settings.HIGH_PRIORITY_QUEUE}"
+    queues = queues or f"{report_settings.QUEUE},{report_settings.HIGH_PRIORITY_QUEUE}"
     log_path = worker_log_path(name)
     log_path.parent.mkdir(exist_ok=True)
     log = open(log_path, "wb")  # noqa: SIM115  (kept open for the process's life)
