@@ -258,7 +258,7 @@ def test_always_eager_completes_a_requested_report(user, django_capture_on_commi
 
 
 def test_the_documented_idiom_with_a_model_created_report(user):
-    """docs/generators.md: ``Report.objects.create`` then ``generate_report.apply([report.id])``."""
+    """The idiom of docs/how-to/testing-generators.md: ``generate_report.apply([report.id])``."""
     report = Report.objects.create(user=user, report_type="numbers", parameters={"count": 2})
     tasks.generate_report.apply(args=[report.id])
     report.refresh_from_db()
