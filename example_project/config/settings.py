@@ -241,9 +241,7 @@ if SERVE_STATIC:
         MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
         "whitenoise.middleware.WhiteNoiseMiddleware",
     )
-    STORAGES["staticfiles"] = {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-    }
+    STORAGES["staticfiles"] = {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}
 REPORTS_S3_BUCKET = os.environ.get("REPORTS_S3_BUCKET", "")
 if REPORTS_S3_BUCKET:
     STORAGES["reports"] = {
