@@ -10,15 +10,23 @@
 - and that the files agree with the rest of the repository: the commands and images of
   docs/deployment.md (the celery commands being those of the README and
   docs/celery.md), the queues of ``django_async_reports.routing``, the environment
-  variables of ``example_project/config/settings.py``, and the health endpoint.
+  variables of ``example_project/config/settings.py``, and the health endpoint;
+- the static files: the image turns WhiteNoise on and runs ``collectstatic``, and the
+  example project, with the same variable, collects them for real into a temporary
+  folder and serves one through its WSGI application.
 
-No Docker, no cluster and no network: these are file checks.
+No Docker, no cluster and no network: file checks, and the example project's settings
+in a subprocess for the static files.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import os
+import re
+import subprocess
+import sys
 from importlib import resources
 
 import jsonschema
@@ -300,3 +308,108 @@ def test_compose_waits_for_what_it_depends_on():
         assert depends_on["migrate"]["condition"] == "service_completed_successfully"
         assert depends_on["bucket"]["condition"] == "service_completed_successfully"
         assert {"postgres", "rabbitmq", "redis"} <= set(depends_on)
+
+
+# -- Static files ----------------------------------------------------------------------
+
+STATIC_VARIABLE = "DJANGO_SERVE_STATIC"
+# Variables that would point the example project at services, or override its defaults.
+_SERVICE_VARIABLES = ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "REDIS_URL")
+
+
+def test_the_image_collects_and_serves_the_static_files():
+    dockerfile = files.DOCKERFILE.read_text()
+    assert STATIC_VARIABLE in files.dockerfile_environment()
+    assert STATIC_VARIABLE in files.variables_read_by_settings()
+    # collectstatic runs in the image, as the user the processes run as (it owns the files).
+    user = dockerfile.index("\nUSER 10001:10001\n")
+    collect = dockerfile.index("\nRUN python manage.py collectstatic --noinput\n")
+    assert user < collect
+    # ...and after the ENV that turns WhiteNoise (and its storage) on.
+    assert dockerfile.index(f"{STATIC_VARIABLE}=1") < collect
+
+
+def _example_extra_has(distribution: str) -> bool:
+    text = (files.ROOT / "pyproject.toml").read_text()
+    section = text.split("\nexample = [\n", 1)[1].split("\n]", 1)[0]
+    return bool(re.search(rf'^\s*"{distribution}>=[0-9.]+",$', section, re.MULTILINE))
+
+
+def test_whitenoise_is_in_the_example_extra_with_a_lower_bound():
+    assert "example" in files.dockerfile_extras()
+    assert _example_extra_has("whitenoise")
+
+
+# Run in the example project's folder with its settings: collectstatic into
+# EXAMPLE_VAR_DIR/static, then one GET through config.wsgi.application, as gunicorn
+# calls it. Prints what the test checks as JSON.
+_SERVE_ONE_FILE = r"""
+import io, json, sys
+from wsgiref.util import setup_testing_defaults
+from django.core.management import call_command
+import django
+django.setup()
+from django.conf import settings
+from django.contrib.staticfiles.storage import staticfiles_storage
+if settings.SERVE_STATIC:
+    call_command("collectstatic", "--noinput", verbosity=0)
+    url = staticfiles_storage.url("django_async_reports/pages/my_reports.css")
+else:
+    url = settings.STATIC_URL + "django_async_reports/pages/my_reports.css"
+from config.wsgi import application
+environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/" + url.lstrip("/"), "HTTP_HOST": "localhost"}
+setup_testing_defaults(environ)
+answer = {}
+def start_response(status, headers, exc_info=None):
+    answer.update(status=status, headers=dict(headers))
+body = b"".join(application(environ, start_response))
+answer.update(url=url, body=body.decode("utf-8", "replace"), static_root=settings.STATIC_ROOT)
+print(json.dumps(answer))
+"""
+
+
+def _serve_static_file(tmp_path, **variables: str) -> dict:
+    env = {key: value for key, value in os.environ.items() if key not in _SERVICE_VARIABLES}
+    env = {k: v for k, v in env.items() if not k.startswith(("DJANGO_", "EXAMPLE_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        EXAMPLE_VAR_DIR=str(tmp_path),
+        DJANGO_DEBUG="0",
+        DJANGO_ALLOWED_HOSTS="localhost",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(files.ROOT), env.get("PYTHONPATH")])),
+        **variables,
+    )
+    process = subprocess.run(
+        [sys.executable, "-c", _SERVE_ONE_FILE],
+        cwd=files.ROOT / "example_project",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert process.returncode == 0, process.stderr[-3000:]
+    return json.loads(process.stdout.strip().splitlines()[-1])
+
+
+def test_the_example_project_serves_collected_static_files_with_the_variable(tmp_path):
+    source = files.ROOT / "django_async_reports" / "static" / "django_async_reports" / "pages"
+    expected = (source / "my_reports.css").read_text()
+
+    answer = _serve_static_file(tmp_path, **{STATIC_VARIABLE: "1"})
+
+    assert answer["static_root"] == str(tmp_path / "static")
+    # The manifest storage names the file by its content's hash, cached for a year.
+    assert re.fullmatch(
+        r"/static/django_async_reports/pages/my_reports\.[0-9a-f]{12}\.css", answer["url"]
+    ), answer["url"]
+    assert answer["status"] == "200 OK", answer
+    assert answer["body"] == expected
+    assert answer["headers"]["Content-Type"].startswith("text/css")
+    assert "max-age=315360000" in answer["headers"]["Cache-Control"]
+    assert (tmp_path / "static" / "staticfiles.json").is_file()
+    assert (tmp_path / "static" / "admin" / "css" / "base.css").is_file()
+
+
+def test_without_the_variable_the_web_process_serves_no_static_files(tmp_path):
+    answer = _serve_static_file(tmp_path)
+    assert answer["status"].startswith("404"), answer["status"]

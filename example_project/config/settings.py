@@ -59,6 +59,12 @@ Environment variables switch each piece to a real service:
                            refused).
 ``WEBHOOK_ALLOWED_PORTS``  Comma-separated ports webhook URLs may use (default ``80,443``;
                            ``*`` allows any), e.g. ``80,443,9000`` for a receiver on port 9000.
+``DJANGO_SERVE_STATIC``    ``1``: the web process serves the static files (the admin's, the
+                           Swagger UI's, the "My reports" page's) itself, with WhiteNoise,
+                           from ``STATIC_ROOT`` (``EXAMPLE_VAR_DIR/static``), filled by
+                           ``manage.py collectstatic`` beforehand (default ``0``: only
+                           ``runserver`` with ``DJANGO_DEBUG=1`` serves them). The image of
+                           ``deploy/`` sets it and runs ``collectstatic`` when it is built.
 ``EMAIL_ALLOWED_DOMAINS``  Comma-separated domains report e-mails may go to; ``.example.com``
                            also allows its subdomains (default ``.example.com``, the demo's
                            addresses; ``*`` allows any domain).
@@ -226,6 +232,16 @@ STORAGES = {
     # API) unless REPORTS_S3_BUCKET names a bucket.
     "reports": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
 }
+# gunicorn serves no static files: with DJANGO_SERVE_STATIC=1 (set by deploy/'s image)
+# WhiteNoise serves collectstatic's output from the web process, compressed and with
+# hashed names cached for a year. Off by default: nothing to collect for runserver.
+SERVE_STATIC = _env_bool("DJANGO_SERVE_STATIC", False)
+if SERVE_STATIC:
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    )
+    STORAGES["staticfiles"] = {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}
 REPORTS_S3_BUCKET = os.environ.get("REPORTS_S3_BUCKET", "")
 if REPORTS_S3_BUCKET:
     STORAGES["reports"] = {
