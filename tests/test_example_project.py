@@ -134,6 +134,35 @@ def test_system_checks_pass(tmp_path):
     assert "no issues" in out
 
 
+_BROKER_CONNECTION = """
+import json, ssl
+from config.celery import app
+conn = app.connection_for_write()
+options = dict(conn.ssl) if isinstance(conn.ssl, dict) else conn.ssl
+if isinstance(options, dict):
+    options["cert_reqs"] = ssl.VerifyMode(options["cert_reqs"]).name
+print(json.dumps({"ssl": options, "host": conn.hostname, "port": conn.port}))
+"""
+
+
+def test_an_amqps_broker_url_verifies_the_certificate_and_its_host_name(tmp_path):
+    # Amazon MQ (docs/production/amazon-mq.md): the connection the workers and the web
+    # open gets py-amqp's TLS options, with the host name to check.
+    host = "b-0123abcd.mq.eu-west-1.amazonaws.com"
+    env = example_env(tmp_path)
+    env["CELERY_BROKER_URL"] = f"amqps://user:secret@{host}:5671/reports"
+    assert shell_json(env, _BROKER_CONNECTION) == {
+        "ssl": {"cert_reqs": "CERT_REQUIRED", "server_hostname": host},
+        "host": host,
+        "port": 5671,
+    }
+    env["CELERY_BROKER_CA_FILE"] = "/etc/ssl/certs/ca-certificates.crt"
+    assert shell_json(env, _BROKER_CONNECTION)["ssl"]["ca_certs"] == env["CELERY_BROKER_CA_FILE"]
+    # Plain amqp:// (a broker on this machine, the tests') keeps no TLS.
+    env["CELERY_BROKER_URL"] = "amqp://guest:guest@127.0.0.1:5672//"
+    assert shell_json(env, _BROKER_CONNECTION)["ssl"] is False
+
+
 def test_openapi_document_validates_with_one_request_schema_per_report_type(tmp_path):
     path = tmp_path / "openapi.json"
     # --fail-on-warn: the project's ENUM_NAME_OVERRIDES leave drf-spectacular nothing to guess.

@@ -20,6 +20,10 @@ Environment variables switch each piece to a real service:
 ``DATABASE_URL``           ``postgres://user:password@host:5432/dbname`` (``?sslmode=...`` etc.
                            become connection OPTIONS) or ``sqlite:////absolute/path.sqlite3``.
 ``CELERY_BROKER_URL``      e.g. ``amqp://guest:guest@127.0.0.1:5672//`` (RabbitMQ, AmazonMQ).
+                           An ``amqps://`` URL (Amazon MQ: port 5671) verifies the broker's
+                           certificate and its host name.
+``CELERY_BROKER_CA_FILE``  With ``amqps://``: a PEM bundle of the CAs to trust (default: the
+                           system's).
 ``REDIS_URL``              e.g. ``redis://127.0.0.1:6379/0``: the Django cache (report progress)
                            and the Celery result backend.
 ``CELERY_RESULT_BACKEND``  Overrides the result backend chosen above.
@@ -82,6 +86,7 @@ deployment need no schedule file of their own.
 from __future__ import annotations
 
 import os
+import ssl
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -441,6 +446,16 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     # which this transport cannot route: switch it off instead of polling for
     # nothing. Cancelling a report does not need it (the flag is in the database).
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
+
+elif CELERY_BROKER_URL.startswith("amqps://"):
+    # TLS (Amazon MQ): py-amqp checks the certificate chain, and the host name only
+    # when it is given one (docs/production/amazon-mq.md).
+    CELERY_BROKER_USE_SSL = {
+        "cert_reqs": ssl.CERT_REQUIRED,
+        "server_hostname": urlsplit(CELERY_BROKER_URL).hostname,
+    }
+    if os.environ.get("CELERY_BROKER_CA_FILE"):
+        CELERY_BROKER_USE_SSL["ca_certs"] = os.environ["CELERY_BROKER_CA_FILE"]
 
 CELERY_RESULT_BACKEND = (
     os.environ.get("CELERY_RESULT_BACKEND") or REDIS_URL or f"file://{RESULTS_DIR.as_posix()}"
