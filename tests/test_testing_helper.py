@@ -222,7 +222,12 @@ def _signups_registered():
 
 @pytest.mark.parametrize(
     ("test_file", "celery_settings", "passed"),
-    [("host_tests.py", {}, 6), ("host_eager_tests.py", {"task_always_eager": True}, 1)],
+    [
+        ("host_tests.py", {}, 6),
+        ("host_eager_tests.py", {"task_always_eager": True}, 1),
+        # A real worker (in a thread) on the real RabbitMQ, the suite's own queues.
+        ("host_worker_tests.py", {}, 1),
+    ],
 )
 def test_the_guide_s_tests_pass_as_a_host_runs_them(
     pytester, monkeypatch, test_file, celery_settings, passed
