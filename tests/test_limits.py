@@ -186,9 +186,12 @@ class TestParameters:
         body = '{"report_type": "numbers", "parameters": {"x": ' + "[" * 5000 + "]" * 5000 + "}}"
         response = auth_client.post(URL, body, content_type="application/json")
         assert response.status_code == 400
-        assert response.json() == {
-            "detail": "JSON parse error - the document is nested too deeply."
-        }
+        # The decoder gives up on it (Python 3.10-3.12), or reads it and the depth
+        # limit answers (3.13 reads deeper): a 400 with words either way.
+        assert response.json() in (
+            {"detail": "JSON parse error - the document is nested too deeply."},
+            {"parameters": ["Parameters may nest lists and objects at most 5 levels deep."]},
+        )
         # Deep, but within what the decoder reads: the depth limit answers.
         body = '{"report_type": "numbers", "parameters": {"x": ' + "[" * 500 + "]" * 500 + "}}"
         response = auth_client.post(URL, body, content_type="application/json")

@@ -116,3 +116,28 @@ def test_xlsx_is_still_compressed_by_post_processing(user):
     body = stored_bytes(report)
     assert report.result_data["checksum"] == "sha256:" + hashlib.sha256(body).hexdigest()
     assert gzip.decompress(body)[:2] == b"PK"  # the workbook inside
+
+
+def test_a_text_wrapper_collected_after_its_file_closed_writes_nothing(tmp_path):
+    # A cancelled CSV run: the temporary file is closed while the writer's text
+    # wrapper still buffers a row; collecting the wrapper later must not write to it.
+    import gc
+    import io
+    import sys
+
+    from django_async_reports.services.measured_output import Measured
+
+    unraisable = []
+    previous, sys.unraisablehook = sys.unraisablehook, unraisable.append
+    try:
+        with open(tmp_path / "part.csv", "wb") as fh:
+            measured = Measured(fh)
+            text = io.TextIOWrapper(measured, encoding="utf-8", newline="", write_through=False)
+            text.write("1,2\r\n")  # buffered, not written yet
+        assert measured.closed
+        del text
+        gc.collect()
+    finally:
+        sys.unraisablehook = previous
+    assert unraisable == []
+    assert (tmp_path / "part.csv").read_bytes() == b""

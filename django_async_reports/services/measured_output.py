@@ -38,6 +38,13 @@ class Measured(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
+    @property
+    def closed(self) -> bool:
+        # A target closed under us (the temporary file of a failed or cancelled run)
+        # takes no more bytes: a text wrapper over this object, collected later, then
+        # does not flush its buffer into a closed file.
+        return super().closed or bool(getattr(self.target, "closed", False))
+
     def write(self, data: Any) -> int:
         view = memoryview(data).cast("B")
         self.target.write(view)
