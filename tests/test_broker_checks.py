@@ -145,6 +145,20 @@ def test_email_timeout_with_the_smtp_backend(base, settings):
     assert check_broker_topology() == []
 
 
+def test_with_mailers_each_smtp_mailer_needs_a_timeout(settings):
+    # Django 6.1's MAILERS: the timeout is an OPTION of each SMTP mailer.
+    settings.MAILERS = {
+        "default": {"BACKEND": SMTP, "OPTIONS": {"host": "smtp.example.com"}},
+        "bulk": {"BACKEND": SMTP, "OPTIONS": {"timeout": 10}},
+        "tests": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"},
+    }
+    messages = check_broker_topology()
+    assert ids(messages) == ["django_async_reports.W004"]
+    assert messages[0].obj == 'MAILERS["default"]["OPTIONS"]["timeout"]'
+    settings.MAILERS["default"]["OPTIONS"]["timeout"] = 30
+    assert check_broker_topology() == []
+
+
 @pytest.mark.parametrize(
     "content",
     [
