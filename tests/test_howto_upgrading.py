@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 import inspect
+import re
 from io import StringIO
 
 import pytest
@@ -85,4 +86,7 @@ def test_deprecation_warnings_from_the_package_fail_its_tests():
 def test_the_package_issues_no_deprecation_warning_of_its_own_yet():
     """The page says nothing is deprecated: a first deprecation must update it."""
     sources = (ROOT / "django_async_reports").rglob("*.py")
-    assert [p.name for p in sources if "DeprecationWarning" in p.read_text()] == []
+    # A warn( call whose arguments name a DeprecationWarning (one level of parentheses).
+    call = re.compile(r"warn\((?:[^()]|\([^()]*\))*DeprecationWarning")
+    issuing = [p.name for p in sources if call.search(p.read_text())]
+    assert issuing == []  # (silencing Django's, as broker_checks.py does, is not issuing one)
