@@ -38,6 +38,7 @@ from django_async_reports.retention import cleanup_expired_reports
 from django_async_reports.services import s3_stream
 from tests import deploy_files as files
 from tests.factories import ReportFactory
+from tests.helpers import run_report
 from tests.s3_server import s3_client
 from tests.testapp.reports import PacedReport
 
@@ -216,10 +217,7 @@ def part_messages(monkeypatch, captured_dispatches):
 
 
 def _completed(report: Report) -> Report:
-    claimed = services.claim_report(report.pk)
-    services.generate(claimed)
-    services.post_process(report.pk)
-    report.refresh_from_db()
+    report = run_report(report, notify=False)
     assert report.status == Report.Status.COMPLETED, report.error_message
     return report
 

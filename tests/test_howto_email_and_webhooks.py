@@ -20,12 +20,12 @@ import pytest
 import requests
 from django.core import mail
 
-from django_async_reports import delivery, services
+from django_async_reports import delivery
 from django_async_reports.conf import DEFAULTS
 from django_async_reports.delivery import webhooks
 from django_async_reports.models import Report, WebhookDelivery
 from tests.factories import ReportFactory
-from tests.helpers import ROOT
+from tests.helpers import ROOT, run_report
 
 SETTINGS_MODULE = "docs_src.how_to.email_and_webhooks.settings"
 URLS = "docs_src.how_to.email_and_webhooks.urls"
@@ -33,12 +33,7 @@ OTHER_SECRET = "whsec_" + base64.b64encode(b"not-the-secret-of-this-receiver!").
 
 
 def completed_report(user, **fields) -> Report:
-    report = ReportFactory(user=user, title="Q4 Sales", **fields)
-    claimed = services.claim_report(report.pk)
-    assert claimed is not None
-    services.generate(claimed)
-    services.post_process(report.pk)
-    report.refresh_from_db()
+    report = run_report(ReportFactory(user=user, title="Q4 Sales", **fields), notify=False)
     assert report.status == Report.Status.COMPLETED, report.error_message
     return report
 

@@ -13,13 +13,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from django_async_reports import health, services
+from django_async_reports import health
 from django_async_reports.checks import check_settings
 from django_async_reports.models import Report
 from django_async_reports.services import s3_stream
 from django_async_reports.storage import report_storage
 from tests.factories import ReportFactory
-from tests.helpers import detail
+from tests.helpers import detail, run_report
 from tests.s3_server import S3_CREDENTIALS, S3_REGION, list_keys, s3_client
 
 pytestmark = pytest.mark.django_db
@@ -46,11 +46,7 @@ def page_settings(settings, monkeypatch, s3_endpoint, s3_bucket):
 
 def completed_csv_report(user) -> Report:
     report = ReportFactory(user=user, title="Q4 Sales", parameters={"count": 3, "delay": 0.0})
-    claimed = services.claim_report(report.pk)
-    assert claimed is not None
-    services.generate(claimed)
-    services.post_process(report.pk)
-    report.refresh_from_db()
+    report = run_report(report, notify=False)
     assert report.status == Report.Status.COMPLETED, report.error_message
     return report
 
