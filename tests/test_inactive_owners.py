@@ -116,6 +116,30 @@ class TestDelivery:
         )
         assert execution.note == policy.INACTIVE_OWNER_DELIVERY
 
+    def test_the_skipped_channels_and_their_reason_are_written_together(self, owner, monkeypatch):
+        # A reader (the API, a test waiting on the statuses) never sees the
+        # channels skipped without the note saying why: one transaction.
+        _schedule, report, execution = scheduled_report(
+            owner,
+            schedule_fields={"webhook_url": "https://93.184.215.14/hook"},
+            execution_fields={"email_status": Delivery.PENDING, "webhook_status": Delivery.PENDING},
+        )
+        deactivate(owner)
+
+        def note_fails(*args, **kwargs):
+            raise RuntimeError("note not written")
+
+        monkeypatch.setattr(policy, "add_note", note_fails)
+        with pytest.raises(RuntimeError):
+            delivery.deliver(Report.objects.select_related("user").get(pk=report.pk))
+
+        execution.refresh_from_db()
+        assert (execution.email_status, execution.webhook_status, execution.note) == (
+            Delivery.PENDING,
+            Delivery.PENDING,
+            "",
+        )
+
     def test_ad_hoc_reports_of_an_inactive_user_are_not_delivered(
         self, user, django_capture_on_commit_callbacks
     ):

@@ -42,6 +42,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.db import transaction
+
 from .. import events
 from ..models import Report, ScheduleExecution
 from . import email, policy, webhooks
@@ -105,6 +107,8 @@ def _skip_inactive_owner(report: Report, execution: ScheduleExecution | None) ->
     logger.warning("Report %s is not delivered: its owner's account is inactive.", report.pk)
     if execution is None:
         return
-    skipped = email.skip_pending(execution) | webhooks.skip(execution)
-    if skipped:
-        policy.add_note(execution, policy.INACTIVE_OWNER_DELIVERY)
+    # One transaction: nobody reads the channels skipped without the reason.
+    with transaction.atomic():
+        skipped = email.skip_pending(execution) | webhooks.skip(execution)
+        if skipped:
+            policy.add_note(execution, policy.INACTIVE_OWNER_DELIVERY)
