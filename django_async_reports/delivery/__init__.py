@@ -89,10 +89,12 @@ def deliver(report: Report, *, takeover: bool = False) -> None:
                 email.skip(execution)
             webhooks.skip(execution)
             return
-        webhooks.enqueue(report, execution, takeover=takeover)
         if report.status == Report.Status.CANCELLED:
+            # E-mail settled first: whoever sees the webhook sent sees the e-mail skipped.
             email.skip_cancelled(execution)
+            webhooks.enqueue(report, execution, takeover=takeover)
             return
+        webhooks.enqueue(report, execution, takeover=takeover)
         if email.deliver_scheduled(report, execution, takeover=takeover) == email.SENT:
             ids: dict[str, Any] = {"schedule_id": str(schedule.pk), "execution_id": execution.pk}
             events.log_event(events.DELIVERED, report, channel="email", **ids)
