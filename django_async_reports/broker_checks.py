@@ -172,7 +172,7 @@ def check_email_timeout(task_soft_limit: float) -> list[CheckMessage]:
     with ``MAILERS``, each SMTP mailer's ``OPTIONS["timeout"]``; otherwise
     ``EMAIL_BACKEND`` and ``EMAIL_TIMEOUT``.
     """
-    messages = []
+    messages: list[CheckMessage] = []
     for name, email_timeout in _smtp_timeouts():
         if _seconds(email_timeout) and float(email_timeout or 0) < task_soft_limit:
             continue
