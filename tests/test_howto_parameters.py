@@ -214,7 +214,7 @@ def test_a_schedule_fills_the_dates_with_template_variables(guide, auth_client, 
     schedule = ReportSchedule.objects.get(pk=response.json()["id"])
     # Stored unrendered; each run renders and validates them again.
     assert schedule.parameters["start_date"] == "{{last_month_start}}"
-    now = datetime.datetime(2025, 3, 7, 7, 0, tzinfo=datetime.UTC)
+    now = datetime.datetime(2025, 3, 7, 7, 0, tzinfo=datetime.timezone.utc)
     execution = schedules.run_now(schedule, now=now)
     assert execution.report is not None, execution.error
     assert execution.report.parameters == {

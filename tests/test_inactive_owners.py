@@ -16,7 +16,7 @@ from tests.helpers import make_schedule, scheduled_report, set_reports
 pytestmark = pytest.mark.django_db
 
 Delivery = ScheduleExecution.Delivery
-T_RUN = datetime.datetime(2025, 3, 4, 9, 0, tzinfo=datetime.UTC)
+T_RUN = datetime.datetime(2025, 3, 4, 9, 0, tzinfo=datetime.timezone.utc)
 INACTIVE = "The owner's account is inactive: the schedule was disabled."
 
 
@@ -91,7 +91,7 @@ class TestTick:
         from django_async_reports.tasks import tick_schedules
 
         due(make_schedule(owner))
-        long_ago = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
+        long_ago = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
         ReportSchedule.objects.update(next_run_at=long_ago)
         deactivate(owner)
         assert tick_schedules.apply().result == {"started": 0, "failed": 0, "skipped": 1}

@@ -8,6 +8,7 @@ from django.core.cache import caches
 from django.db import connection
 from django.test.utils import CaptureQueriesContext, override_settings
 from django.utils import timezone
+from rest_framework.fields import DateTimeField
 from rest_framework.permissions import BasePermission, IsAuthenticated
 
 from django_async_reports import progress, services
@@ -47,8 +48,10 @@ def test_claimed_report_is_answered_without_reading_its_row(auth_client, user):
     assert (body["id"], body["status"], body["progress"]) == (str(report.pk), "processing", 37)
     assert (body["rows"], body["total"], body["message"]) == (37, 100, "Processed 37")
     assert body["completed_at"] is None
-    started = datetime.datetime.fromisoformat(body["started_at"])
-    assert started == Report.objects.get(pk=report.pk).started_at
+    # Rendered as DRF renders the row's datetimes (UTC as "Z"), to the microsecond.
+    started_at = Report.objects.get(pk=report.pk).started_at
+    assert body["started_at"] == DateTimeField().to_representation(started_at)
+    assert body["updated_at"].endswith("Z")
 
 
 def test_another_users_report_is_a_404_even_with_a_fresh_entry(other_client, user):

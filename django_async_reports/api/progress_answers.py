@@ -89,6 +89,9 @@ def from_cache(report_id: Any, cached: dict[str, Any] | None, user: Any) -> dict
     if str(cached["owner_id"]) != str(getattr(user, "pk", None)):
         return None  # another user's report: the row path answers its 404
     try:
+        # Returned as datetimes, so that DRF renders them as it renders the row's
+        # (UTC as "Z"): the answer's format does not depend on where it came from.
+        started = datetime.datetime.fromisoformat(cached["started_at"])
         written = datetime.datetime.fromisoformat(cached["updated_at"])
     except (TypeError, ValueError):
         return None
@@ -99,9 +102,9 @@ def from_cache(report_id: Any, cached: dict[str, Any] | None, user: Any) -> dict
         "status": Report.Status.PROCESSING,
         "progress": int(cached.get("progress") or 0),
         "message": cached.get("message") or "",
-        "started_at": cached["started_at"],
+        "started_at": started,
         "completed_at": None,
-        "updated_at": cached["updated_at"],
+        "updated_at": written,
         **{key: cached.get(key) for key in RATE_KEYS},
     }
 
