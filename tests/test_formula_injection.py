@@ -102,6 +102,14 @@ def as_text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def read_csv(text: str) -> list[list[str]]:
+    """The cells as the csv module reads them (Python 3.10's reader refuses NUL: a
+    character the text does not hold stands in for it)."""
+    stand_in = next(chr(c) for c in range(0xE000, 0xF900) if chr(c) not in text)
+    rows = csv.reader(io.StringIO(text.replace("\0", stand_in), newline=""))
+    return [[cell.replace(stand_in, "\0") for cell in row] for row in rows]
+
+
 @EXAMPLES
 @given(tables())
 def test_no_csv_cell_runs_as_a_formula_and_every_row_is_kept(table):
@@ -112,7 +120,7 @@ def test_no_csv_cell_runs_as_a_formula_and_every_row_is_kept(table):
     writer.write_rows(rows)
     writer.close()
 
-    parsed = list(csv.reader(io.StringIO(buffer.getvalue().decode("utf-8"), newline="")))
+    parsed = read_csv(buffer.getvalue().decode("utf-8"))
 
     assert len(parsed) == 1 + len(rows)
     for written, given_row in zip(parsed, [header, *rows], strict=True):

@@ -58,6 +58,19 @@ def test_formulas_neutralised_by_default_and_opt_out():
     assert b"'=" not in raw and b"=1+1" in raw
 
 
+def test_nul_characters_are_written_as_python_3_11_writes_them_on_every_version():
+    # Python 3.10's csv module refuses NUL ("need to escape"): a report whose data
+    # held one failed there. Every version now writes the same bytes.
+    buffer = io.BytesIO()
+    writer = CSVWriter(buffer)
+    writer.write_header(["n\0ame", "b", "c"])
+    writer.write_rows([("a\0b", "x,y", 1), (None, 'q"\0', "\ue000\0"), ("plain", "", 2.5)])
+    writer.close()
+    assert buffer.getvalue().decode("utf-8") == (
+        'n\0ame,b,c\r\na\0b,"x,y",1\r\n,"q""\0",\ue000\0\r\nplain,,2.5\r\n'
+    )
+
+
 def test_buffer_stays_open_after_close():
     buffer = io.BytesIO()
     writer = CSVWriter(buffer)

@@ -7,6 +7,7 @@ import datetime
 import io
 import math
 import re
+import sys
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -21,6 +22,9 @@ _PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
 # Types whose text never starts with a trigger, or is a plain number when it
 # does (a negative int): written as they are, without building their text twice.
 _SAFE_TYPES = frozenset({int, bool, type(None), datetime.date, datetime.datetime, datetime.time})
+# Python 3.10's csv module refuses a NUL character in a cell ("need to escape, but no
+# escapechar set"); 3.11 and later write it as it is, unquoted.
+_CSV_WRITES_NUL = sys.version_info >= (3, 11)
 
 
 def neutralize_text(text: str) -> str:
@@ -73,7 +77,7 @@ class CSVWriter(ReportWriter):
         # Column names may come from user data (a custom field's label) too.
         if self.neutralize_formulas:
             columns = [neutralize_cell(column) for column in columns]
-        self._csv.writerow(columns)
+        self._write_row(columns)
 
     def resume(self, columns: Sequence[str]) -> None:
         """Nothing to prepare: the first part's file holds the header."""
@@ -81,9 +85,34 @@ class CSVWriter(ReportWriter):
     def write_rows(self, rows: Sequence[Sequence[Any]]) -> None:
         if self.neutralize_formulas:
             rows = [[neutralize_cell(cell) for cell in row] for row in rows]
-        self._csv.writerows(rows)
+        if _CSV_WRITES_NUL:
+            self._csv.writerows(rows)
+        else:
+            for row in rows:
+                self._write_row(row)
+
+    def _write_row(self, row: Sequence[Any]) -> None:
+        try:
+            self._csv.writerow(row)
+        except csv.Error:
+            if _CSV_WRITES_NUL:
+                raise
+            self._text.write(_row_with_nul(row))
 
     def close(self) -> None:
         self._text.flush()
         # Leave the underlying binary file open for the caller to upload.
         self._text.detach()
+
+
+def _row_with_nul(row: Sequence[Any]) -> str:
+    """The line Python 3.11+ writes for a row with NUL characters, on Python 3.10.
+
+    The row is written with a stand-in character for NUL, one the row does not
+    hold and that needs no quoting, and NUL is put back in the line.
+    """
+    texts = ["" if cell is None else str(cell) for cell in row]
+    stand_in = next(chr(c) for c in range(0xE000, 0xF900) if not any(chr(c) in t for t in texts))
+    line = io.StringIO(newline="")
+    csv.writer(line).writerow([text.replace("\0", stand_in) for text in texts])
+    return line.getvalue().replace(stand_in, "\0")
